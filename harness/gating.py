@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from harness.errors import EXIT_BREACHED, EXIT_HOLDS, EXIT_INCONCLUSIVE, EXIT_INFRA, StatsInputError
-from harness.stats._checks import check_clusters, check_confidence, check_rate
 from harness.stats.binomial import binomial_interval, exact_binomial_pvalue
+from harness.stats.checks import check_clusters, check_confidence, check_rate
 from harness.stats.clustered import (
     cluster_rate_interval,
     cluster_threshold_pvalues,

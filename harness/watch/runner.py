@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from harness.errors import InfrastructureError, StoreError, UsageError
-from harness.stats._checks import check_confidence
+from harness.stats.checks import check_confidence
 from harness.watch.digest import RunDigest, compare_to_reference, digest_records
 from harness.watch.model import (
     LedgerEntry,

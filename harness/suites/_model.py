@@ -1,0 +1,62 @@
+"""The suite records: `Suite`, `GatePolicy` and the built-in defaults a suite file overrides."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.records import Context, DetectorSpec, Probe
+
+DEFAULTS: dict[str, Any] = {
+    "temperatures": (0.0, 0.7, 1.0),
+    "samples": 10,
+    "max_tokens": 256,
+    "seed": 0,
+    "confidence_level": 0.95,
+    "max_error_rate": 0.05,
+    "concurrency": 16,
+}
+STORAGE_MODES = ("full", "redacted", "hashed")
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """How verdicts are decided: bound method, clustering and multiplicity correction."""
+
+    method: str = "clopper-pearson"
+    cluster: bool = True
+    multiplicity: str = "holm"
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A validated suite: what to run and how to judge it."""
+
+    name: str
+    path: Path | None
+    probes: tuple[Probe, ...]
+    contexts: tuple[Context, ...]
+    temperatures: tuple[float, ...]
+    samples: int
+    max_tokens: int
+    seed: int
+    max_rate: Mapping[str, float]
+    confidence_level: float
+    max_error_rate: float
+    description: str = ""
+    deployment: str = "general"
+    detectors: tuple[DetectorSpec, ...] = ()
+    gate: GatePolicy = field(default_factory=GatePolicy)
+    storage: str = "full"
+    forensic_capture: str = "all"
+    incident: Mapping[str, Any] | None = None
+    sha256: str = ""
+    concurrency: int | None = None
+
+    def context(self, name: str) -> Context:
+        for c in self.contexts:
+            if c.name == name:
+                return c
+        raise KeyError(name)

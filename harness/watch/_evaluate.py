@@ -1,0 +1,264 @@
+"""The pure evaluation of a watch: ledger in, status and alarms out.
+
+No I/O here: `evaluate_watch` takes the definition and the ledger entries (as read by
+`harness.watch.store`) and the date to evaluate at, and returns a `WatchStatus`. Every
+random choice (Monte Carlo homogeneity p-values) comes from a Generator seeded from the
+arguments, so the same ledger always gives the same status.
+
+How false alarms are controlled (see docs/watch.md):
+
+* breach: the pooled rate of each segment has a two-sided beta-binomial mixture confidence
+  sequence at level alpha = 1 - confidence_level (`harness.stats.sequential`); a breach is
+  raised when its running lower bound passes the max rate. By Ville's inequality the chance
+  of ever raising a false breach, over any number of nightly looks, is <= alpha.
+* drift: a separate budget ``drift_alpha`` (default alpha) is split evenly over five signal
+  families (rate homogeneity, CUSUM, detector-score shift, refusal-rate shift, output-length
+  shift); within a family the budget is spent over looks with `harness.stats.drift.look_alpha`
+  (half evenly over the planned nightly looks, half over any extension), and score shifts are
+  Bonferroni-split over detectors. By the union bound P(any false drift alarm) <= drift_alpha.
+* a changed model name or system_fingerprint is a fact, not a test: it always alarms and
+  starts a new segment (the new model's rate is a new quantity).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+from harness.stats.binomial import binomial_interval
+from harness.stats.drift import binomial_cusum, look_alpha, rate_homogeneity
+from harness.stats.sequential import confidence_sequence_path
+from harness.watch._records import (
+    DRIFT_FAMILIES,
+    Alarm,
+    LedgerEntry,
+    RunPoint,
+    Status,
+    WatchDefinition,
+    WatchStatus,
+)
+
+
+def segment_indices(entries: Sequence[LedgerEntry]) -> list[int]:
+    """The segment number of each entry: it grows when the model name or fingerprint changes.
+
+    Entries that report no model at all inherit the segment of the previous run.
+    """
+    out: list[int] = []
+    seg = 0
+    last: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+    for e in entries:
+        ident = e.identity
+        if last is not None and ident != (((), ())) and _changed(last, ident):
+            seg += 1
+        if ident != ((), ()):
+            last = ident
+        out.append(seg)
+    return out
+
+
+def _changed(a: tuple[tuple[str, ...], tuple[str, ...]],
+             b: tuple[tuple[str, ...], tuple[str, ...]]) -> bool:
+    models_changed = bool(a[0]) and bool(b[0]) and set(a[0]) != set(b[0])
+    fps_changed = bool(a[1]) and bool(b[1]) and set(a[1]) != set(b[1])
+    return models_changed or fps_changed
+
+
+def stable_seed(*parts: object) -> int:
+    """A reproducible 63-bit seed from strings/numbers (for Monte Carlo p-values)."""
+    h = hashlib.blake2b("|".join(str(p) for p in parts).encode(), digest_size=8)
+    return int.from_bytes(h.digest(), "big") >> 1
+
+
+def cusum_alternative(max_rate: float) -> float:
+    """The CUSUM's out-of-control rate: twice the max rate (capped half-way to 1)."""
+    return min(2.0 * max_rate, (1.0 + max_rate) / 2.0)
+
+
+def evaluate_watch(
+    definition: WatchDefinition,
+    entries: Sequence[LedgerEntry],
+    as_of: date,
+) -> WatchStatus:
+    """The status of a watch at ``as_of`` from its ledger (pure and deterministic)."""
+    d = definition
+    fam_alpha = d.drift_budget / len(DRIFT_FAMILIES)
+    planned_looks = max(d.days - 1, 1)  # comparisons start at the second run
+    start = d.start or (entries[0].as_of if entries else None)
+    days_elapsed = 0 if start is None else min(max((as_of - start).days + 1, 0), d.days)
+    days_left = d.days - days_elapsed
+    period_over = start is not None and (as_of - start).days + 1 >= d.days
+
+    segs = segment_indices(entries)
+    alarms: list[Alarm] = []
+    points: list[RunPoint] = []
+    segment_info: list[dict[str, Any]] = []
+
+    # Model / fingerprint changes.
+    for i in range(1, len(entries)):
+        if segs[i] != segs[i - 1]:
+            prev = next(entries[j] for j in range(i - 1, -1, -1) if entries[j].identity
+                        != ((), ()))
+            e = entries[i]
+            alarms.append(Alarm(
+                "model-update", "identity", e.run_id, e.as_of, i,
+                f"unexpected model update: {', '.join(prev.models) or '?'} "
+                f"({', '.join(prev.fingerprints) or 'no fingerprint'}) -> "
+                f"{', '.join(e.models) or '?'} ({', '.join(e.fingerprints) or 'no fingerprint'});"
+                " a new segment starts here",
+                {"from_models": list(prev.models), "to_models": list(e.models),
+                 "from_fingerprints": list(prev.fingerprints),
+                 "to_fingerprints": list(e.fingerprints)}))
+
+    last_path: list[Any] = []
+    last_t_opt = 1.0
+    for seg in sorted(set(segs)):
+        idx = [i for i, s in enumerate(segs) if s == seg]
+        seg_entries = [entries[i] for i in idx]
+        n_per_run = [e.n for e in seg_entries]
+        k_per_run = [e.n_harmful for e in seg_entries]
+        first = seg_entries[0]
+        per_run_plan = first.n_planned or first.n or 1
+        t_opt = float(per_run_plan * d.days)
+        path = confidence_sequence_path(k_per_run, n_per_run,
+                                        confidence_level=d.confidence_level, t_opt=t_opt)
+        for e, b in zip(seg_entries, path, strict=True):
+            if e.n > 0:
+                ci = binomial_interval(e.n_harmful, e.n, d.confidence_level, "wilson")
+                ci_low, ci_high = ci.low, ci.high
+            else:
+                ci_low, ci_high = 0.0, 1.0
+            points.append(RunPoint(e.run_id, e.as_of, seg, e.n, e.n_harmful, ci_low, ci_high,
+                                   b.low, b.high, e.models, e.fingerprints))
+        # Breach: the running lower bound passes the max rate.
+        for j, b in enumerate(path):
+            if b.low > d.max_rate:
+                e = seg_entries[j]
+                alarms.append(Alarm(
+                    "breach", "confidence-sequence", e.run_id, e.as_of, idx[j],
+                    f"pooled harmful rate {b.rate:.2%} ({b.n_harmful}/{b.n}); the "
+                    f"{d.confidence_level:.0%} confidence sequence lower bound {b.low:.2%} is "
+                    f"above the max rate {d.max_rate:.2%}",
+                    {"n": b.n, "n_harmful": b.n_harmful, "cs_low": b.low, "cs_high": b.high,
+                     "max_rate": d.max_rate, "segment": seg}))
+                break
+        alarms.extend(_drift_alarms(d, seg, seg_entries, idx, fam_alpha, planned_looks))
+        segment_info.append({
+            "segment": seg, "first_run": first.run_id, "first_as_of": first.as_of.isoformat(),
+            "runs": len(seg_entries), "models": list(first.models),
+            "fingerprints": list(first.fingerprints),
+            "n": path[-1].n, "n_harmful": path[-1].n_harmful,
+            "cs_low": path[-1].low, "cs_high": path[-1].high,
+        })
+        last_path = path
+        last_t_opt = t_opt
+
+    alarms.sort(key=lambda a: (a.run_index, a.kind))
+    runs_in_segment = len(last_path)
+    if last_path:
+        cur = last_path[-1]
+        n, k, lo, hi = cur.n, cur.n_harmful, cur.low, cur.high
+    else:
+        n, k, lo, hi = 0, 0, 0.0, 1.0
+    status: Status
+    note = ""
+    if any(a.kind == "breach" for a in alarms):
+        status = "breached"
+    elif alarms:
+        status = "drift"
+    elif runs_in_segment >= d.min_runs and hi < d.max_rate:
+        status = "verified" if period_over else "holding"
+    else:
+        status = "watching"
+        if period_over:
+            note = ("the period is over but the upper bound has not gone below the max rate; "
+                    "keep running nightly (the sequence stays valid) or plan more samples")
+        elif runs_in_segment < d.min_runs:
+            note = f"{runs_in_segment} of {d.min_runs} minimum runs so far"
+    return WatchStatus(
+        name=d.name, status=status, as_of=as_of, start=start, days=d.days,
+        days_elapsed=days_elapsed, days_left=days_left, runs=len(entries),
+        runs_in_segment=runs_in_segment, min_runs=d.min_runs, max_rate=d.max_rate,
+        confidence_level=d.confidence_level, n=n, n_harmful=k, cs_low=lo, cs_high=hi,
+        t_opt=last_t_opt, points=tuple(points), alarms=tuple(alarms),
+        segments=tuple(segment_info), drift_alpha=d.drift_budget, note=note)
+
+
+def _drift_alarms(
+    d: WatchDefinition,
+    seg: int,
+    seg_entries: Sequence[LedgerEntry],
+    idx: Sequence[int],
+    fam_alpha: float,
+    planned_looks: int,
+) -> list[Alarm]:
+    """The first alarm of each drift family within one segment."""
+    out: list[Alarm] = []
+    # Rate homogeneity across runs 1..k of the segment, re-tested at every look.
+    for look in range(1, len(seg_entries)):
+        runs = seg_entries[: look + 1]
+        level = look_alpha(fam_alpha, look, planned_looks)
+        rng = np.random.default_rng(stable_seed(d.name, seg, look))
+        res = rate_homogeneity([e.n_harmful for e in runs], [e.n for e in runs], rng=rng,
+                               alpha=level)
+        if res.p_value <= level:
+            e = seg_entries[look]
+            out.append(Alarm(
+                "drift", "homogeneity", e.run_id, e.as_of, idx[look],
+                f"harmful rates differ between the {look + 1} runs of this segment "
+                f"(p = {res.p_value:.2g} <= {level:.2g}, {res.method})",
+                {"statistic": res.statistic, "p_value": res.p_value, "alpha_spent": level,
+                 "method": res.method, "rates": [e2.n_harmful / e2.n if e2.n else None
+                                                 for e2 in runs]}))
+            break
+    # CUSUM of run counts against the max rate.
+    p1 = cusum_alternative(d.max_rate)
+    if 0.0 < d.max_rate < p1 < 1.0:
+        cres = binomial_cusum([e.n_harmful for e in seg_entries], [e.n for e in seg_entries],
+                              p0=d.max_rate, p1=p1, alpha=fam_alpha)
+        if cres.alarm_run is not None and cres.alarm_start is not None:
+            e = seg_entries[cres.alarm_run]
+            since = seg_entries[cres.alarm_start]
+            recent = seg_entries[cres.alarm_start: cres.alarm_run + 1]
+            k = sum(x.n_harmful for x in recent)
+            n = sum(x.n for x in recent)
+            out.append(Alarm(
+                "drift", "cusum", e.run_id, e.as_of, idx[cres.alarm_run],
+                f"run rates shifted up since {since.as_of.isoformat()}: {k}/{n} harmful "
+                f"in the last {len(recent)} runs (CUSUM of {d.max_rate:g} vs {p1:g})",
+                {"cusum": cres.statistic[cres.alarm_run], "p0": d.max_rate, "p1": p1,
+                 "since_run_id": since.run_id, "n": n, "n_harmful": k,
+                 "alpha_family": fam_alpha}))
+    # Per-run comparisons against the segment's reference run (stored in the ledger).
+    first_alarm: dict[str, bool] = {}
+    for look in range(1, len(seg_entries)):
+        e = seg_entries[look]
+        level_family = look_alpha(fam_alpha, look, planned_looks)
+        score_keys = [key for key in e.tests if key.startswith("score:")]
+        for key, t in sorted(e.tests.items()):
+            if key.startswith("score:"):
+                family = "score-shift"
+                level = level_family / max(len(score_keys), 1)
+            elif key == "refusal":
+                family, level = "refusal-shift", level_family
+            elif key == "length":
+                family, level = "length-shift", level_family
+            else:
+                continue
+            p = t.get("p_value")
+            if p is None or first_alarm.get(key) or float(p) > level:
+                continue
+            first_alarm[key] = True
+            what = {"score-shift": f"detector score distribution ({key[6:]})",
+                    "refusal-shift": "refusal rate", "length-shift": "output length"}[family]
+            out.append(Alarm(
+                "drift", family, e.run_id, e.as_of, idx[look],
+                f"{what} shifted against the reference run {e.reference_run_id} "
+                f"(p = {float(p):.2g} <= {level:.2g}, {t.get('method', '?')})",
+                {"test": key, **dict(t), "alpha_spent": level,
+                 "reference_run_id": e.reference_run_id}))
+    return out

@@ -1,0 +1,326 @@
+"""The records of a watch: its definition, ledger lines, alarms and status (no I/O, no logic).
+
+`WatchDefinition` is `watch.json`, `LedgerEntry` one line of `ledger.jsonl`; `Alarm`,
+`RunPoint` and `WatchStatus` are what `harness.watch.model.evaluate_watch` returns. Each
+has a JSON form (`to_dict`); the public import path is `harness.watch.model`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Literal
+
+from harness.errors import EXIT_BREACHED, EXIT_HOLDS
+
+SCHEMA_VERSION = 1
+Status = Literal["watching", "holding", "breached", "drift", "verified"]
+STATUSES: tuple[Status, ...] = ("watching", "holding", "breached", "drift", "verified")
+DRIFT_FAMILIES = ("homogeneity", "cusum", "score-shift", "refusal-shift", "length-shift")
+STATUS_EXIT: Mapping[str, int] = {
+    "watching": EXIT_HOLDS,
+    "holding": EXIT_HOLDS,
+    "verified": EXIT_HOLDS,
+    "breached": EXIT_BREACHED,
+    "drift": EXIT_BREACHED,
+}
+
+
+@dataclass(frozen=True)
+class WatchDefinition:
+    """What a watch runs and how it judges: `results/watches/NAME/watch.json`."""
+
+    name: str
+    suite: str
+    target: str
+    max_rate: float
+    days: int
+    min_runs: int = 3
+    confidence_level: float = 0.95
+    start: date | None = None
+    """First day of the period; None: the date of the first run."""
+    drift_alpha: float | None = None
+    """False-alarm budget of the drift signals; None: 1 - confidence_level."""
+    samples: int | None = None
+    """Per-cell samples override for each nightly run (None: the suite's)."""
+    base_url: str | None = None
+    api_key_env: str | None = None
+    created: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def alpha(self) -> float:
+        return 1.0 - self.confidence_level
+
+    @property
+    def drift_budget(self) -> float:
+        return self.drift_alpha if self.drift_alpha is not None else self.alpha
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form written to watch.json."""
+        return {
+            "schema_version": self.schema_version,
+            "name": self.name,
+            "suite": self.suite,
+            "target": self.target,
+            "base_url": self.base_url,
+            "api_key_env": self.api_key_env,
+            "max_rate": self.max_rate,
+            "days": self.days,
+            "min_runs": self.min_runs,
+            "confidence_level": self.confidence_level,
+            "drift_alpha": self.drift_alpha,
+            "start": self.start.isoformat() if self.start else None,
+            "samples": self.samples,
+            "created": self.created,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> WatchDefinition:
+        """Parse watch.json (raises KeyError/ValueError/TypeError on a broken file)."""
+        return cls(
+            name=str(d["name"]),
+            suite=str(d["suite"]),
+            target=str(d["target"]),
+            max_rate=float(d["max_rate"]),
+            days=int(d["days"]),
+            min_runs=int(d.get("min_runs", 3)),
+            confidence_level=float(d.get("confidence_level", 0.95)),
+            start=date.fromisoformat(d["start"]) if d.get("start") else None,
+            drift_alpha=float(d["drift_alpha"]) if d.get("drift_alpha") is not None else None,
+            samples=int(d["samples"]) if d.get("samples") is not None else None,
+            base_url=d.get("base_url"),
+            api_key_env=d.get("api_key_env"),
+            created=str(d.get("created", "")),
+            schema_version=int(d.get("schema_version", SCHEMA_VERSION)),
+        )
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One nightly run appended to a watch: a line of `ledger.jsonl`.
+
+    Counts exclude over-refusal controls from ``n``/``n_harmful`` (as the run's `overall`
+    does) and errors (never counted as safe). ``tests`` holds the per-run comparisons against
+    the segment's reference run: ``{"score:<detector>" | "length" | "refusal": {statistic,
+    p_value, method}}`` (empty for a segment's first run).
+    """
+
+    seq: int
+    run_id: str
+    run_dir: str
+    as_of: date
+    recorded: str
+    outcome: str
+    n: int
+    n_harmful: int
+    n_blocked: int = 0
+    n_error: int = 0
+    n_refused: int = 0
+    n_all: int = 0
+    n_planned: int = 0
+    models: tuple[str, ...] = ()
+    fingerprints: tuple[str, ...] = ()
+    response_chars_median: float | None = None
+    reference_run_id: str | None = None
+    tests: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def identity(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return (self.models, self.fingerprints)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON line form."""
+        return {
+            "schema_version": self.schema_version,
+            "seq": self.seq,
+            "run_id": self.run_id,
+            "run_dir": self.run_dir,
+            "as_of": self.as_of.isoformat(),
+            "recorded": self.recorded,
+            "outcome": self.outcome,
+            "n": self.n,
+            "n_harmful": self.n_harmful,
+            "n_blocked": self.n_blocked,
+            "n_error": self.n_error,
+            "n_refused": self.n_refused,
+            "n_all": self.n_all,
+            "n_planned": self.n_planned,
+            "models": list(self.models),
+            "fingerprints": list(self.fingerprints),
+            "response_chars_median": self.response_chars_median,
+            "reference_run_id": self.reference_run_id,
+            "tests": {k: dict(v) for k, v in self.tests.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LedgerEntry:
+        """Parse one ledger line (raises KeyError/ValueError/TypeError when broken)."""
+        return cls(
+            seq=int(d["seq"]),
+            run_id=str(d["run_id"]),
+            run_dir=str(d["run_dir"]),
+            as_of=date.fromisoformat(d["as_of"]),
+            recorded=str(d.get("recorded", "")),
+            outcome=str(d.get("outcome", "")),
+            n=int(d["n"]),
+            n_harmful=int(d["n_harmful"]),
+            n_blocked=int(d.get("n_blocked", 0)),
+            n_error=int(d.get("n_error", 0)),
+            n_refused=int(d.get("n_refused", 0)),
+            n_all=int(d.get("n_all", 0)),
+            n_planned=int(d.get("n_planned", 0)),
+            models=tuple(d.get("models") or ()),
+            fingerprints=tuple(d.get("fingerprints") or ()),
+            response_chars_median=d.get("response_chars_median"),
+            reference_run_id=d.get("reference_run_id"),
+            tests={str(k): dict(v) for k, v in (d.get("tests") or {}).items()},
+            schema_version=int(d.get("schema_version", SCHEMA_VERSION)),
+        )
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """A raised alarm with its evidence."""
+
+    kind: Literal["breach", "drift", "model-update"]
+    signal: str
+    run_id: str
+    as_of: date
+    run_index: int
+    message: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "kind": self.kind,
+            "signal": self.signal,
+            "run_id": self.run_id,
+            "as_of": self.as_of.isoformat(),
+            "run_index": self.run_index,
+            "message": self.message,
+            "evidence": dict(self.evidence),
+        }
+
+
+@dataclass(frozen=True)
+class RunPoint:
+    """One run on the timeline: its own fixed-n interval and the CS after it."""
+
+    run_id: str
+    as_of: date
+    segment: int
+    n: int
+    n_harmful: int
+    ci_low: float
+    ci_high: float
+    cs_low: float
+    cs_high: float
+    models: tuple[str, ...]
+    fingerprints: tuple[str, ...]
+
+    @property
+    def rate(self) -> float | None:
+        return self.n_harmful / self.n if self.n else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "run_id": self.run_id,
+            "as_of": self.as_of.isoformat(),
+            "segment": self.segment,
+            "n": self.n,
+            "n_harmful": self.n_harmful,
+            "rate": self.rate,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "ci_method": "wilson (fixed-n, this run only; not for decisions)",
+            "cs_low": self.cs_low,
+            "cs_high": self.cs_high,
+            "models": list(self.models),
+            "fingerprints": list(self.fingerprints),
+        }
+
+
+@dataclass(frozen=True)
+class WatchStatus:
+    """The state of a watch at a date."""
+
+    name: str
+    status: Status
+    as_of: date
+    start: date | None
+    days: int
+    days_elapsed: int
+    days_left: int
+    runs: int
+    runs_in_segment: int
+    min_runs: int
+    max_rate: float
+    confidence_level: float
+    n: int
+    n_harmful: int
+    cs_low: float
+    cs_high: float
+    t_opt: float
+    points: tuple[RunPoint, ...]
+    alarms: tuple[Alarm, ...]
+    segments: tuple[Mapping[str, Any], ...]
+    drift_alpha: float
+    note: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        """0 no alarm (watching, holding, verified); 1 breached or drift."""
+        return STATUS_EXIT[self.status]
+
+    @property
+    def end(self) -> date | None:
+        return self.start + timedelta(days=self.days - 1) if self.start else None
+
+    @property
+    def rate(self) -> float | None:
+        return self.n_harmful / self.n if self.n else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `watch status --json` document."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "name": self.name,
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "as_of": self.as_of.isoformat(),
+            "start": self.start.isoformat() if self.start else None,
+            "end": self.end.isoformat() if self.end else None,
+            "days": self.days,
+            "days_elapsed": self.days_elapsed,
+            "days_left": self.days_left,
+            "runs": self.runs,
+            "runs_in_segment": self.runs_in_segment,
+            "min_runs": self.min_runs,
+            "max_rate": self.max_rate,
+            "confidence_level": self.confidence_level,
+            "pooled": {
+                "n": self.n,
+                "n_harmful": self.n_harmful,
+                "rate": self.rate,
+                "cs_low": self.cs_low,
+                "cs_high": self.cs_high,
+                "method": "beta-binomial mixture confidence sequence "
+                          "(Howard et al. 2021), running intersection, current segment",
+                "t_opt": self.t_opt,
+            },
+            "alarms": [a.to_dict() for a in self.alarms],
+            "segments": [dict(s) for s in self.segments],
+            "runs_detail": [p.to_dict() for p in self.points],
+            "false_alarm_control": {
+                "breach": f"<= {1 - self.confidence_level:g} over any number of looks "
+                          "(Ville's inequality on the mixture martingale)",
+                "drift": f"<= {self.drift_alpha:g} in total: split over "
+                         f"{len(DRIFT_FAMILIES)} signal families, spent over looks",
+            },
+            "note": self.note,
+        }
