@@ -116,6 +116,7 @@ class OpenAITarget:
         self._n_batching: bool | None = None  # None: not yet known
         self._key = read_api_key(self.api_key_env, self.base_url)
         self._client: openai.AsyncOpenAI | None = None
+        self._answered = False  # whether any HTTP answer (of any status) has arrived
         self.retries = 0  # how many retries the policy made (for the manifest)
 
     def __repr__(self) -> str:
@@ -224,14 +225,20 @@ class OpenAITarget:
             # transform params and validate the response into pydantic models: more than
             # the HTTP itself, and the ceiling on one-sample-a-request throughput
             # (docs/performance.md). The body is the same JSON either way.
-            response = await client.post("/chat/completions", body=kwargs,
-                                         cast_to=httpx2.Response)
+            try:
+                response = await client.post("/chat/completions", body=kwargs,
+                                             cast_to=httpx2.Response)
+            except openai.APIStatusError:
+                self._answered = True
+                raise
+            self._answered = True
             return response.content
 
         started = time.perf_counter()
         try:
             response = await call_with_retries(
                 call, policy=self.retry_policy, where=self.base_url, rng=self._rng,
+                answered=lambda: self._answered,
                 on_retry=self._count_retry,
             )
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:

@@ -28,6 +28,7 @@ from tenacity import (
     stop_after_attempt,
     stop_after_delay,
 )
+from tenacity.stop import stop_base
 
 from harness.errors import InfrastructureError, TargetUnreachableError
 
@@ -55,6 +56,17 @@ class RetryPolicy:
     cap_s: float = 20.0
     max_total_s: float = 120.0
     max_retry_after_s: float = 60.0
+    first_contact_attempts: int = 3
+
+
+class stop_when(stop_base):  # tenacity names its stop conditions in lower case
+    """A tenacity stop condition from a predicate on the retry state."""
+
+    def __init__(self, predicate: Callable[[RetryCallState], bool]) -> None:
+        self.predicate = predicate
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self.predicate(retry_state)
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -121,26 +133,45 @@ async def call_with_retries(
     where: str,
     rng: random.Random | None = None,
     on_retry: Callable[[int, BaseException | None, float], None] | None = None,
+    answered: Callable[[], bool] | None = None,
 ) -> T:
     """Run `fn` under the retry policy.
 
     Non-retryable errors propagate unchanged on the first try. When the retries run
     out, connection failures raise `TargetUnreachableError` and 429/5xx raise
     `TargetRetriesExhaustedError`, both naming `where` (the base URL) and the last failure.
+
+    `answered()` says whether the endpoint has ever sent an HTTP answer (of any status).
+    While it has not, connection failures stop after `policy.first_contact_attempts`: a
+    refused connection or unknown host at the start of a run is almost always a wrong
+    --base-url or a server that is not running, so the run says so within about a second
+    instead of backing off for ~20 s. 429/5xx always get the full policy.
     """
     jitter = rng or random.Random()
 
+    def never_reached(state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        return (answered is not None and not answered()
+                and isinstance(exc, openai.APIConnectionError)  # incl. connect timeouts
+                and state.attempt_number >= policy.first_contact_attempts)
+
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        seconds = backoff_seconds(policy, state.attempt_number, exc, jitter)
+        return backoff_seconds(policy, state.attempt_number, exc, jitter)
+
+    def before_sleep(state: RetryCallState) -> None:
+        # Called only when a retry will really happen (tenacity computes the wait before
+        # it checks the stop condition, so counting in `wait` counted the last failure too).
         if on_retry is not None:
-            on_retry(state.attempt_number, exc, seconds)
-        return seconds
+            exc = state.outcome.exception() if state.outcome else None
+            on_retry(state.attempt_number, exc, state.upcoming_sleep)
 
     retrying = AsyncRetrying(
         retry=retry_if_exception(is_retryable),
         wait=wait,
-        stop=stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.max_total_s),
+        before_sleep=before_sleep,
+        stop=(stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.max_total_s)
+              | stop_when(never_reached)),
         reraise=True,
     )
     try:

@@ -160,3 +160,29 @@ def test_harness_sim_serve_subprocess_prints_port() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_refused_connection_before_any_answer_stops_after_first_contact_attempts() -> None:
+    # No server has ever answered: the run must not back off for ~20 s per request.
+    async def main() -> None:
+        runner, port = await start(ServerConfig(), 0)
+        await runner.cleanup()
+        policy = RetryPolicy(max_attempts=6, base_s=0.01, cap_s=0.02, first_contact_attempts=2)
+        t = OpenAITarget("sim", base_url=f"http://127.0.0.1:{port}/v1", retry_policy=policy)
+        with pytest.raises(TargetUnreachableError, match="after 2 attempts"):
+            await t.complete(req())
+        assert t.retries == 1
+        await t.aclose()
+    asyncio.run(main())
+
+
+def test_after_an_answer_connection_failures_get_the_full_policy() -> None:
+    # The endpoint answered once (so the URL is right); later drops are retried fully.
+    async def body(url: str, server: Any) -> None:
+        policy = RetryPolicy(max_attempts=6, base_s=0.01, cap_s=0.02, first_contact_attempts=2)
+        t = OpenAITarget("sim", base_url=url, retry_policy=policy)
+        await t.complete(req())
+        out = await t.complete(req())  # dropped three times, then answered
+        await t.aclose()
+        assert len(out) == 1 and t.retries == 3
+    with_server(ServerConfig(status_sequence=["ok", "drop", "drop", "drop"]), body)
