@@ -76,6 +76,66 @@ def test_create_incident_writes_a_loadable_suite(tmp_path: Path) -> None:
     assert again.probes_path.read_text() == created.probes_path.read_text()
 
 
+def test_incident_new_from_another_cwd_gets_the_shipped_controls(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Run from a folder without probes/library: the controls are found next to the
+    harness package, not silently dropped."""
+    from harness.cli import main
+
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    write_prompts(work)
+    assert main(["incident", "new", "away", "--prompts", "prompts.txt", "--variants", "1"]) == 0
+    stdout = capsys.readouterr().out
+    assert "over-refusal controls:" in stdout and "no over-refusal controls" not in stdout
+    suite_path = work / "suites" / "incidents" / "away.yaml"
+    doc = yaml.safe_load(suite_path.read_text())
+    ref = doc["probes"][1]["file"]
+    # Outside the project, the suite names the shipped file by its absolute path (a
+    # relative path climbing to / breaks as soon as either folder moves).
+    assert Path(ref) == (ROOT / incidents.DEFAULT_CONTROLS).resolve()
+    assert doc["max_rate"]["over-refusal"] > 0
+    suite = load_suite(suite_path)
+    controls = [p for p in suite.probes if p.category == "over-refusal"]
+    assert len(controls) >= 30
+
+
+def test_controls_fall_back_to_cwd_and_say_when_missing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.incidents import _files
+
+    prompts = write_prompts(tmp_path)
+    no_project = tmp_path / "installed"  # e.g. a wheel install: no probes/ next to harness/
+    no_project.mkdir()
+    monkeypatch.setattr(_files, "_PROJECT_ROOT", no_project)
+    own = tmp_path / "own-project"
+    (own / "probes" / "library").mkdir(parents=True)
+    monkeypatch.chdir(own)
+    # Nothing anywhere: no controls, and the note says where it looked and what to do.
+    created = incidents.create_incident("none", prompts, variants=0, directory=own / "inc")
+    assert created.controls is None
+    (note,) = created.notes
+    assert "no over-refusal controls" in note and str(no_project) in note
+    assert str(own.resolve()) in note and "--controls FILE" in note
+    assert "over-refusal" not in yaml.safe_load(created.suite_path.read_text())["max_rate"]
+    # A copy in the working directory's probes/library is the fallback.
+    src = ROOT / incidents.DEFAULT_CONTROLS
+    (own / incidents.DEFAULT_CONTROLS).write_text(src.read_text(encoding="utf-8"),
+                                                  encoding="utf-8")
+    assert _files.find_controls() == (own / incidents.DEFAULT_CONTROLS).resolve()
+    created = incidents.create_incident("cwd", prompts, variants=0, directory=own / "inc")
+    assert created.notes == ()
+    # Inside one project folder the suite keeps a relative reference.
+    assert created.controls == "../probes/library/over-refusal.jsonl"
+    assert any(p.category == "over-refusal" for p in load_suite(created.suite_path).probes)
+    # A path given explicitly is taken as given (relative to the working directory).
+    with pytest.raises(UsageError, match="no such file"):
+        incidents.create_incident("x", prompts, directory=own / "inc",
+                                  controls="missing.jsonl")
+
+
 def test_create_incident_user_errors(tmp_path: Path) -> None:
     prompts = write_prompts(tmp_path)
     d = tmp_path / "inc"

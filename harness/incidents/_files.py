@@ -23,6 +23,8 @@ from harness.taxonomy import OVER_REFUSAL
 STAGES: tuple[str, ...] = ("stop-the-bleed", "fan-out", "fix-at-source")
 INCIDENT_DIR = Path("suites/incidents")
 DEFAULT_CONTROLS = Path("probes/library/over-refusal.jsonl")
+"""The shipped over-refusal controls, relative to the project root (see `find_controls`)."""
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the `harness` package
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 EXACT = "exact"
 
@@ -31,6 +33,39 @@ DEFAULT_SAMPLES = 5
 DEFAULT_TEMPERATURES: tuple[float, ...] = (0.7,)
 
 
+def controls_candidates(cwd: Path | None = None) -> list[Path]:
+    """Where the default over-refusal controls are looked for, in order.
+
+    First the probe library the tool ships with (`probes/library/` in the project folder
+    that holds the `harness` package: a source checkout or an editable install), then the
+    current working directory (a project of one's own with the same layout). Duplicates
+    are dropped.
+    """
+    seen: list[Path] = []
+    for base in (_PROJECT_ROOT, (cwd or Path.cwd()).resolve()):
+        candidate = base / DEFAULT_CONTROLS
+        if candidate not in seen:
+            seen.append(candidate)
+    return seen
+
+
+def find_controls(cwd: Path | None = None) -> Path | None:
+    """The default over-refusal controls file (absolute), or None when none is found.
+
+    Does not depend on the working directory when the tool runs from its project folder,
+    so `harness incident new` run from anywhere still gets the shipped controls.
+    """
+    return next((p for p in controls_candidates(cwd) if p.is_file()), None)
+
+
+def _suite_ref(path: Path, directory: Path) -> str:
+    """How the suite in `directory` names `path`: relative when both live under one
+    project folder (so the pair can move together), absolute when they share only the
+    filesystem root (a relative path climbing to `/` breaks as soon as either moves)."""
+    target, where = path.resolve(), directory.resolve()
+    if Path(os.path.commonpath([target, where])) == Path(target.anchor):
+        return str(target)
+    return os.path.relpath(target, where)
 
 
 def check_name(name: str) -> str:
@@ -226,6 +261,9 @@ def create_incident(
 
     `rewrite` is an optional `harness.mutators.rewrite.RewriteConfig`; with it each exact
     prompt also gets one variant per `rewrite_kinds` entry (`paraphrase`, `translate:fr`).
+    `controls`: left at `DEFAULT_CONTROLS`, the shipped over-refusal controls are found by
+    `find_controls` (independent of the working directory; a note says so when none is
+    found); a path given is used as given; None means no controls.
     Raises UsageError for a bad name, category, stage or an existing incident (unless
     `force`), InputError for an unreadable prompts file.
     """
@@ -264,15 +302,25 @@ def create_incident(
     rates = taxonomy.max_rates_for(deployment, {})
     max_rate = {c: rates[c] for c in sorted(categories)}
     control_ref: str | None = None
-    if controls is not None:
+    control_path: Path | None = None
+    if controls is DEFAULT_CONTROLS:
+        # The default (the constant itself; a path the caller gives, even the same
+        # relative name, is taken as given, relative to the working directory): the
+        # shipped library first, then the working directory, never silently nothing.
+        control_path = find_controls()
+        if control_path is None:
+            looked = ", ".join(str(p) for p in controls_candidates())
+            notes.append(f"no over-refusal controls: {DEFAULT_CONTROLS} not found (looked "
+                         f"for {looked}); the suite cannot show that the mitigation does "
+                         "not over-refuse. Pass --controls FILE (e.g. a copy of the "
+                         "harness's probes/library/over-refusal.jsonl) or --no-controls")
+    elif controls is not None:
         control_path = Path(controls)
-        if control_path.is_file():
-            control_ref = os.path.relpath(control_path.resolve(), directory.resolve())
-            max_rate[OVER_REFUSAL] = rates[OVER_REFUSAL]
-        elif Path(controls) != DEFAULT_CONTROLS:
+        if not control_path.is_file():
             raise UsageError(f"--controls {controls}: no such file")
-        else:
-            notes.append(f"no over-refusal controls: {DEFAULT_CONTROLS} not found")
+    if control_path is not None:
+        control_ref = _suite_ref(control_path, directory)
+        max_rate[OVER_REFUSAL] = rates[OVER_REFUSAL]
     if samples is None:
         samples = default_samples(len(exact), max_rate[category] if category in max_rate
                                   else min(max_rate.values()))
