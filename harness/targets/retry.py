@@ -15,6 +15,7 @@ from __future__ import annotations
 import email.utils
 import math
 import random
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -114,11 +115,38 @@ def backoff_seconds(
     return rng.uniform(0.0, ceiling)
 
 
+def _root_os_error(exc: BaseException) -> OSError | None:
+    """The innermost OSError under an exception (what the socket really said)."""
+    found: OSError | None = None
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, OSError):
+            found = cur
+        cur = cur.__cause__ or cur.__context__
+    return found
+
+
+_SOCKET_ERRORS = {
+    ConnectionRefusedError: "connection refused",
+    ConnectionResetError: "connection reset",
+    ConnectionAbortedError: "connection aborted",
+    socket.gaierror: "host name not found",
+}
+
+
 def describe_failure(exc: BaseException | None) -> str:
-    """A short human description of the last failure ("HTTP 429", "connection dropped")."""
-    if isinstance(exc, openai.APITimeoutError):
-        return "request timed out"
+    """A short human description of the last failure ("HTTP 429", "connection refused")."""
     if isinstance(exc, openai.APIConnectionError):
+        # The SDK's aiohttp transport reports every connection error as a connect timeout,
+        # so name what the socket said when there is an OSError underneath.
+        root = _root_os_error(exc)
+        for kind, words in _SOCKET_ERRORS.items():
+            if isinstance(root, kind):
+                return words
+        if isinstance(exc, openai.APITimeoutError):
+            return "request timed out"
         cause = exc.__cause__ or exc.__context__
         return f"connection failed ({type(cause).__name__ if cause else 'no response'})"
     if isinstance(exc, openai.APIStatusError):

@@ -47,7 +47,8 @@ def test_unreachable_endpoint_is_exit_4_with_one_message(tmp_path: Path) -> None
                        "--out", str(tmp_path / "out"), timeout=180)
     assert proc.returncode == 4, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert "127.0.0.1" in proc.stderr
+    assert "127.0.0.1" in proc.stderr and "connection refused" in proc.stderr
+    assert proc.stderr.count("cannot reach") == 1
 
 
 def test_wrong_key_is_exit_4_and_names_the_variable(tmp_path: Path) -> None:

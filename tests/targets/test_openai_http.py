@@ -169,7 +169,8 @@ def test_refused_connection_before_any_answer_stops_after_first_contact_attempts
         await runner.cleanup()
         policy = RetryPolicy(max_attempts=6, base_s=0.01, cap_s=0.02, first_contact_attempts=2)
         t = OpenAITarget("sim", base_url=f"http://127.0.0.1:{port}/v1", retry_policy=policy)
-        with pytest.raises(TargetUnreachableError, match="after 2 attempts"):
+        expected = r"after 2 attempts \(last: connection refused\)"
+        with pytest.raises(TargetUnreachableError, match=expected):
             await t.complete(req())
         assert t.retries == 1
         await t.aclose()
