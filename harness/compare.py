@@ -6,6 +6,14 @@ Direction: difference = candidate - baseline; positive means the candidate is mo
 * When both runs share cells (same probe ids, contexts and temperatures) the comparison is
   paired by probe over the shared cells: `harness.stats.paired_difference` (t interval over
   per-probe differences, exact McNemar test on probes discordant for "any harmful").
+* When every shared probe has exactly one scored sample in each run (one cell per probe, one
+  sample per cell), the pairs are binary and the paired interval is Newcombe's method 10
+  (Newcombe 1998c, Stat. Med. 17:2635-2650) on the 2x2 table of (candidate, baseline)
+  outcomes, with the exact McNemar test on its discordant pairs; the t interval over -1/0/+1
+  differences would be a Wald interval. The probe stays the unit: a probe with several cells
+  (contexts, temperatures) of one sample each is summarised by its harmful fraction and goes
+  through the t interval over probes, because cells of one probe are not independent pairs.
+  `interval_method` in each group names the interval used.
 * Otherwise the runs are treated as independent samples: Newcombe's hybrid score interval on
   the pooled counts.
 * A paired comparison over few probes can be too wide to call; a regression on this suite's
@@ -61,6 +69,9 @@ class GroupComparison:
     n_baseline: int
     n_candidate: int
     n_shared_probes: int
+    interval_method: str
+    """Which interval produced low/high: "cluster-paired-t", "newcombe-paired-m10",
+    "newcombe-pooled (paired t degenerate)" or "newcombe-hybrid (independent samples)"."""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -105,12 +116,12 @@ def compare_group(key: str, base: list[CellCounts], cand: list[CellCounts], marg
                 test += "; regression shown on the fixed suite (Newcombe on pooled counts)"
         return GroupComparison(key, True, res.baseline_rate, res.candidate_rate, res.difference,
                                res.low, res.high, test, res.p_value_worse, verdict, nb, nc,
-                               len(probes))
+                               len(probes), res.interval_method)
     iv = difference_interval(kc, nc, kb, nb, confidence_level)
     verdict = noninferiority_verdict(iv, margin)
     return GroupComparison(key, False, kb / nb, kc / nc, kc / nc - kb / nb, iv.low, iv.high,
                            "independent samples (Newcombe hybrid score)", None, verdict, nb, nc,
-                           len(probes))
+                           len(probes), "newcombe-hybrid (independent samples)")
 
 
 def compare_tallies(base: Tally, cand: Tally, margin: float, confidence_level: float = 0.95,

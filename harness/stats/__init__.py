@@ -101,3 +101,7 @@ __all__ = [
     "zero_event_upper",
     "zero_failure_n",
 ]
+
+from harness.stats.paired import newcombe_paired_interval
+
+__all__ += ["newcombe_paired_interval"]

@@ -10,6 +10,14 @@ probes, mean(d) +/- t_{J-1} sd(d)/sqrt(J). When it cannot be formed (one probe, 
 equal, e.g. all zero) we fall back to Newcombe's hybrid score interval on the pooled counts,
 which ignores the (positive) pairing and is therefore wider, never degenerate.
 
+One sample per cell (binary pairs): when every cell holds exactly one scored sample in each
+run, each pair is a 2x2 outcome (harmful in both / candidate only / baseline only / neither)
+and the t interval over -1/0/+1 differences is a Wald interval in disguise (too narrow when few
+pairs are discordant, which lets rare regressions pass as "no worse"; docs/statistics.md §5.1).
+We then use Newcombe's method 10 (`newcombe_paired_interval`): Wilson
+score intervals for the two marginal rates combined by "square-and-add" with a correction for
+their correlation (Newcombe 1998c, Stat. Med. 17:2635-2650).
+
 Exact test on discordant cells: each probe is reduced to "any harmful sample" in each run;
 b = probes harmful only in the candidate, c = only in the baseline. Under no difference,
 b ~ Binomial(b + c, 1/2) (exact McNemar test; McNemar 1947). We report the two-sided p-value
@@ -27,8 +35,14 @@ import numpy as np
 from scipy import stats
 
 from harness.errors import StatsInputError
-from harness.stats._checks import check_clusters, check_confidence, check_rate, check_sides
-from harness.stats.binomial import Interval, Sides, difference_interval
+from harness.stats._checks import (
+    check_clusters,
+    check_confidence,
+    check_count,
+    check_rate,
+    check_sides,
+)
+from harness.stats.binomial import Interval, Sides, _tail, _wilson, difference_interval
 
 NONINFERIORITY_VERDICTS = ("better", "worse", "no-worse-than-margin", "inconclusive")
 
@@ -74,6 +88,78 @@ def mcnemar_exact(b: int, c: int) -> tuple[float, float]:
     return two, one
 
 
+def newcombe_paired_interval(
+    n11: int,
+    n10: int,
+    n01: int,
+    n00: int,
+    confidence_level: float = 0.95,
+    *,
+    sides: Sides | str = "two-sided",
+) -> Interval:
+    """Newcombe's method 10 interval for p1 - p2 from a paired 2x2 table.
+
+    Each of the n = n11 + n10 + n01 + n00 units is classified twice: ``n11`` positive both
+    times, ``n10`` positive only the first time, ``n01`` only the second time, ``n00`` neither
+    (Newcombe's a, b, c, d). p1 = (n11 + n10)/n, p2 = (n11 + n01)/n, and the estimate is
+    p1 - p2 = (n10 - n01)/n. In `paired_difference` the first classification is the
+    candidate and the second the baseline, so the difference is candidate - baseline.
+
+    Returns an `Interval` (``estimate`` = the difference, method "newcombe-paired-m10"),
+    clipped to [-1, 1]. One-sided (``sides="upper"``/``"lower"``) uses one-sided Wilson limits
+    at ``confidence_level``; the trivial end is -1 or 1. Raises ``StatsInputError`` for
+    negative or fractional counts, an empty table or a bad confidence level.
+    """
+    # Newcombe RG (1998c) "Improved confidence intervals for the difference between binomial
+    # proportions based on paired data", Stat. Med. 17:2635-2650, method 10. With (l1, u1) and
+    # (l2, u2) the Wilson score limits for p1 and p2 and D = p1 - p2:
+    #   L = D - sqrt((p1 - l1)^2 - 2 phi (p1 - l1)(u2 - p2) + (u2 - p2)^2)
+    #   U = D + sqrt((u1 - p1)^2 - 2 phi (u1 - p1)(p2 - l2) + (p2 - l2)^2)
+    # phi estimates the correlation of the two classifications from the margins
+    # e = n11 + n10, f = n01 + n00, g = n11 + n01, h = n10 + n00:
+    #   phi = C / sqrt(e f g h), C = n11 n00 - n10 n01 if that is <= 0, otherwise
+    #   C = max(n11 n00 - n10 n01 - n/2, 0) (Newcombe's continuity adjustment of a positive
+    #   correlation), and phi = 0 when a margin is 0 (phi undefined).
+    # The adjustment matters: with the plain phi a perfectly concordant table (27, 0, 0, 27)
+    # gets phi = 1 and the zero-width interval [0, 0]; Newcombe's Table III gives
+    # -0.0351 to 0.0351 there, which this formula reproduces (tests/stats/test_paired.py).
+    a = check_count("n11", n11)
+    b = check_count("n10", n10)
+    c = check_count("n01", n01)
+    d = check_count("n00", n00)
+    n = a + b + c + d
+    if n == 0:
+        raise StatsInputError(
+            "the paired table is empty (n11 + n10 + n01 + n00 = 0): there are no pairs to "
+            "compare; check that both runs scored the same cells")
+    cl = check_confidence(confidence_level)
+    check_sides(sides)
+    z = float(stats.norm.isf(_tail(cl, sides)))
+    p1, p2 = (a + b) / n, (a + c) / n
+    l1, u1 = _wilson(a + b, n, z)
+    l2, u2 = _wilson(a + c, n, z)
+    margins = (a + b) * (c + d) * (a + c) * (b + d)
+    if margins == 0:
+        phi = 0.0
+    else:
+        cross = a * d - b * c
+        num = float(cross) if cross <= 0 else max(cross - n / 2.0, 0.0)
+        phi = num / math.sqrt(float(margins))
+    diff = p1 - p2
+    dl1, du2 = p1 - l1, u2 - p2
+    du1, dl2 = u1 - p1, p2 - l2
+    # For |phi| <= 1 the radicands are >= (x - y)^2 >= 0; max() only guards rounding.
+    low = diff - math.sqrt(max(0.0, dl1 * dl1 - 2.0 * phi * dl1 * du2 + du2 * du2))
+    high = diff + math.sqrt(max(0.0, du1 * du1 - 2.0 * phi * du1 * dl2 + dl2 * dl2))
+    low, high = max(-1.0, low), min(1.0, high)
+    if sides == "upper":
+        low = -1.0
+    elif sides == "lower":
+        high = 1.0
+    return Interval(low=low, high=high, method="newcombe-paired-m10", confidence_level=cl,
+                    sides=sides, estimate=diff)
+
+
 def paired_difference(
     k_baseline: Sequence[int] | np.ndarray,
     n_baseline: Sequence[int] | np.ndarray,
@@ -87,8 +173,14 @@ def paired_difference(
 
     Inputs are per-probe (or per probe x context x temperature cell) harmful and sample counts
     of the two runs, aligned so index j is the same cell in both. Returns the difference, its
-    interval (t over paired cells; Newcombe fallback when degenerate), the correlation of the
-    per-cell rates, and the exact McNemar test on cells discordant for "any harmful".
+    interval, the correlation of the per-cell rates, and the exact McNemar test on cells
+    discordant for "any harmful".
+
+    The interval is the t interval over paired cells (Newcombe pooled fallback when it is
+    degenerate), except when every cell has exactly one sample in both runs: the pairs are then
+    binary and the interval is Newcombe's paired method 10 (`newcombe_paired_interval`) on the
+    table of (candidate, baseline) outcomes, with the exact McNemar test on its discordant
+    pairs. ``interval_method`` names the method used.
     """
     kb, nb = check_clusters(k_baseline, n_baseline)
     kc, nc = check_clusters(k_candidate, n_candidate)
@@ -104,7 +196,17 @@ def paired_difference(
     j = d.size
     diff = float(d.mean())
     sd = float(d.std(ddof=1)) if j > 1 else 0.0
-    if j > 1 and sd > 0:
+    binary = bool(np.all(nb == 1) and np.all(nc == 1))
+    if binary:
+        # One sample per cell in each run: a paired 2x2 table; first classification =
+        # candidate, so Newcombe's p1 - p2 is candidate - baseline (= diff).
+        xb, xc = kb == 1, kc == 1
+        iv = newcombe_paired_interval(int(np.sum(xc & xb)), int(np.sum(xc & ~xb)),
+                                      int(np.sum(~xc & xb)), int(np.sum(~xc & ~xb)), cl,
+                                      sides=sides)
+        low, high = iv.low, iv.high
+        method = iv.method
+    elif j > 1 and sd > 0:
         half = float(stats.t.isf(a, j - 1)) * sd / math.sqrt(j)
         low, high = max(-1.0, diff - half), min(1.0, diff + half)
         method = "cluster-paired-t"
@@ -128,7 +230,9 @@ def paired_difference(
         difference=diff, low=float(low), high=float(high), confidence_level=cl, sides=sides,
         interval_method=method, n_clusters=j, baseline_rate=float(pb.mean()),
         candidate_rate=float(pc.mean()), correlation=corr, discordant_candidate_only=b,
-        discordant_baseline_only=c, test="mcnemar-exact (cells with any harmful)",
+        discordant_baseline_only=c,
+        test="mcnemar-exact (discordant pairs)" if binary
+        else "mcnemar-exact (cells with any harmful)",
         p_value_two_sided=p_two, p_value_worse=p_worse)
 
 

@@ -6,9 +6,16 @@ import numpy as np
 import pytest
 from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.proportion import proportion_confint
 
 from harness.errors import StatsInputError
-from harness.stats import Interval, mcnemar_exact, noninferiority_verdict, paired_difference
+from harness.stats import (
+    Interval,
+    mcnemar_exact,
+    newcombe_paired_interval,
+    noninferiority_verdict,
+    paired_difference,
+)
 
 
 @pytest.mark.parametrize(("b", "c"), [(0, 0), (5, 1), (1, 5), (10, 10), (0, 7), (12, 3)])
@@ -43,3 +50,128 @@ def test_paired_degenerate_falls_back() -> None:
     (-0.01, 0.05, "inconclusive")])
 def test_noninferiority(low: float, high: float, verdict: str) -> None:
     assert noninferiority_verdict(Interval(low, high, "x", 0.9), 0.02) == verdict
+
+
+# --- Newcombe (1998c) paired method 10 -------------------------------------------------------
+
+
+def _method10_independent(a: int, b: int, c: int, d: int, alpha: float) -> tuple[float, float]:
+    """Method 10 written out again from statsmodels' Wilson limits (not our _wilson).
+
+    Newcombe RG (1998c) Stat. Med. 17:2635-2650: square-and-add of the Wilson intervals of the
+    two marginal proportions with a correlation term phi; phi uses n11*n00 - n10*n01, reduced
+    by n/2 (floored at 0) when positive, and is 0 when a margin is empty.
+    """
+    n = a + b + c + d
+    p1, p2 = (a + b) / n, (a + c) / n
+    l1, u1 = proportion_confint(a + b, n, alpha=alpha, method="wilson")
+    l2, u2 = proportion_confint(a + c, n, alpha=alpha, method="wilson")
+    e, f, g, h = a + b, c + d, a + c, b + d
+    cross = a * d - b * c
+    if e * f * g * h == 0:
+        phi = 0.0
+    elif cross > n / 2:
+        phi = (cross - n / 2) / np.sqrt(e * f * g * h)
+    elif cross >= 0:
+        phi = 0.0
+    else:
+        phi = cross / np.sqrt(e * f * g * h)
+    delta = p1 - p2 - np.sqrt((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2)
+    eps = p1 - p2 + np.sqrt((u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2)
+    return max(-1.0, float(delta)), min(1.0, float(eps))
+
+
+# Newcombe (1998c) Table III, method 10, 95% limits for tables (a, b, c, d) as transcribed in
+# a third-party test suite (we did not have the paper's own text to check the transcription).
+# They agree with the independent formula above to the 4 printed decimals, and the rows with
+# a positive n11*n00 - n10*n01 (e.g. 27/0/0/27) distinguish the n/2-adjusted phi from the
+# plain one, which would give [0, 0] there.
+NEWCOMBE_TABLE_III = [
+    ((36, 12, 2, 0), 0.0569, 0.3404), ((20, 12, 2, 16), 0.0562, 0.3292),
+    ((18, 12, 2, 18), 0.0562, 0.3290), ((36, 14, 0, 0), 0.1528, 0.4167),
+    ((35, 14, 0, 1), 0.1461, 0.4175), ((18, 14, 0, 18), 0.1441, 0.3963),
+    ((2, 97, 1, 0), 0.8721, 0.9854), ((1, 97, 1, 1), 0.8736, 0.9850),
+    ((0, 29, 1, 0), 0.6666, 0.9882), ((2, 98, 0, 0), 0.9178, 0.9945),
+    ((1, 98, 0, 1), 0.9171, 0.9916), ((0, 30, 0, 0), 0.8395, 1.0),
+    ((54, 0, 0, 0), -0.0664, 0.0664), ((53, 0, 0, 1), -0.0729, 0.0729),
+    ((30, 0, 0, 24), -0.0358, 0.0358), ((29, 0, 0, 25), -0.0354, 0.0354),
+    ((28, 0, 0, 26), -0.0352, 0.0352), ((27, 0, 0, 27), -0.0351, 0.0351),
+]
+
+
+@pytest.mark.parametrize(("table", "low", "high"), NEWCOMBE_TABLE_III)
+def test_newcombe_m10_reproduces_table_iii(table: tuple[int, int, int, int], low: float,
+                                           high: float) -> None:
+    iv = newcombe_paired_interval(*table)
+    a, b, c, d = table
+    assert iv.estimate == pytest.approx((b - c) / (a + b + c + d))
+    # Printed to 4 dp; (1, 97, 1, 1) computes to 0.87367 against a printed 0.8736.
+    assert iv.low == pytest.approx(low, abs=1e-4)
+    assert iv.high == pytest.approx(high, abs=1e-4)
+    assert iv.method == "newcombe-paired-m10"
+
+
+def test_newcombe_m10_fagerland_example() -> None:
+    # Fagerland, Lydersen & Laake (2017) "Statistical Analysis of Contingency Tables", ch. 8,
+    # Cavo et al. (2012) table as in the R package contingencytables (tests/testthat/
+    # test-ch8.R): estimate -0.0621, 95% CI -0.1186 to -0.0046.
+    iv = newcombe_paired_interval(59, 6, 16, 80)
+    assert iv.estimate == pytest.approx(-0.0621, abs=5e-5)
+    assert (iv.low, iv.high) == pytest.approx((-0.1186, -0.0046), abs=5e-5)
+
+
+def test_newcombe_m10_matches_independent_formula() -> None:
+    rng = np.random.default_rng(7)
+    tables = [tuple(int(x) for x in rng.multinomial(int(rng.integers(1, 120)),
+                                                   rng.dirichlet([0.5] * 4)))
+              for _ in range(300)]
+    tables += [(0, 0, 0, 1), (1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 1, 0), (0, 0, 0, 50),
+               (0, 5, 0, 45), (0, 0, 5, 45), (3, 0, 0, 0), (0, 2, 3, 0), (10, 0, 0, 10)]
+    for cl in (0.95, 0.9, 0.99):
+        for t in tables:
+            iv = newcombe_paired_interval(*t, confidence_level=cl)
+            lo, hi = _method10_independent(*t, alpha=1 - cl)
+            assert (iv.low, iv.high) == pytest.approx((lo, hi), abs=1e-10), (t, cl)
+            assert iv.estimate is not None and iv.low <= iv.estimate <= iv.high
+
+
+def test_newcombe_m10_symmetry_sides_and_errors() -> None:
+    iv = newcombe_paired_interval(20, 9, 3, 18)
+    swapped = newcombe_paired_interval(20, 3, 9, 18)
+    assert (swapped.low, swapped.high) == pytest.approx((-iv.high, -iv.low))
+    # A one-sided 95% bound is the matching end of the two-sided 90% interval.
+    two90 = newcombe_paired_interval(20, 9, 3, 18, 0.90)
+    up = newcombe_paired_interval(20, 9, 3, 18, 0.95, sides="upper")
+    lo = newcombe_paired_interval(20, 9, 3, 18, 0.95, sides="lower")
+    assert up.low == -1.0 and up.high == pytest.approx(two90.high)
+    assert lo.high == 1.0 and lo.low == pytest.approx(two90.low)
+    # No pairs discordant: still a proper interval around 0 (the t interval would be [0, 0]).
+    zero = newcombe_paired_interval(0, 0, 0, 40)
+    assert zero.low < 0 < zero.high
+    for bad in [(0, 0, 0, 0), (-1, 2, 3, 4), (1.5, 2, 3, 4)]:
+        with pytest.raises(StatsInputError):
+            newcombe_paired_interval(*bad)  # type: ignore[arg-type]
+    with pytest.raises(StatsInputError):
+        newcombe_paired_interval(1, 2, 3, 4, confidence_level=95)
+
+
+def test_paired_difference_uses_m10_for_one_sample_per_cell() -> None:
+    rng = np.random.default_rng(3)
+    xb = rng.random(60) < 0.3
+    xc = rng.random(60) < 0.15
+    ones = np.ones(60, dtype=int)
+    res = paired_difference(xb.astype(int), ones, xc.astype(int), ones, 0.9)
+    table = [[int(np.sum(xc & xb)), int(np.sum(xc & ~xb))],
+             [int(np.sum(~xc & xb)), int(np.sum(~xc & ~xb))]]
+    lo, hi = _method10_independent(table[0][0], table[0][1], table[1][0], table[1][1], 0.1)
+    assert res.interval_method == "newcombe-paired-m10"
+    assert (res.low, res.high) == pytest.approx((lo, hi), abs=1e-10)
+    assert res.difference == pytest.approx(xc.mean() - xb.mean())
+    assert res.discordant_candidate_only == table[0][1]
+    assert res.discordant_baseline_only == table[1][0]
+    assert res.p_value_two_sided == pytest.approx(mcnemar(table, exact=True).pvalue)
+    # More than one sample in any cell: back to the t interval over cells.
+    n2 = ones.copy()
+    n2[0] = 2
+    res2 = paired_difference(xb.astype(int), n2, xc.astype(int), ones, 0.9)
+    assert res2.interval_method == "cluster-paired-t"
