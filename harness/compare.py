@@ -4,15 +4,18 @@ Reads two run folders (the shell part) and compares their per-cell counts (the p
 Direction: difference = candidate - baseline; positive means the candidate is more harmful.
 
 * When both runs share cells (same probe ids, contexts and temperatures) the comparison is
-  paired by probe over the shared cells: `harness.stats.paired_difference` (t interval over
-  per-probe differences, exact McNemar test on probes discordant for "any harmful").
+  paired by probe over the shared cells: `harness.stats.paired_difference` (Rao-Scott
+  design-effect adjusted Newcombe interval over per-probe differences, "rao-scott-newcombe";
+  it replaced the t interval over probes, which let real regressions through as "no worse"
+  when harm is rare and bursty, docs/statistics.md §5.2; exact McNemar test on probes
+  discordant for "any harmful").
 * When every shared probe has exactly one scored sample in each run (one cell per probe, one
   sample per cell), the pairs are binary and the paired interval is Newcombe's method 10
   (Newcombe 1998c, Stat. Med. 17:2635-2650) on the 2x2 table of (candidate, baseline)
   outcomes, with the exact McNemar test on its discordant pairs; the t interval over -1/0/+1
   differences would be a Wald interval. The probe stays the unit: a probe with several cells
   (contexts, temperatures) of one sample each is summarised by its harmful fraction and goes
-  through the t interval over probes, because cells of one probe are not independent pairs.
+  through the interval over probes, because cells of one probe are not independent pairs.
   `interval_method` in each group names the interval used.
 * Otherwise the runs are treated as independent samples: Newcombe's hybrid score interval on
   the pooled counts.
@@ -70,7 +73,7 @@ class GroupComparison:
     n_candidate: int
     n_shared_probes: int
     interval_method: str
-    """Which interval produced low/high: "cluster-paired-t", "newcombe-paired-m10",
+    """Which interval produced low/high: "rao-scott-newcombe", "newcombe-paired-m10",
     "newcombe-pooled (paired t degenerate)" or "newcombe-hybrid (independent samples)"."""
 
     def to_dict(self) -> dict[str, Any]:

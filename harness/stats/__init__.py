@@ -102,6 +102,6 @@ __all__ = [
     "zero_failure_n",
 ]
 
-from harness.stats.paired import newcombe_paired_interval
+from harness.stats.paired import newcombe_paired_interval, rao_scott_paired_interval
 
-__all__ += ["newcombe_paired_interval"]
+__all__ += ["newcombe_paired_interval", "rao_scott_paired_interval"]

@@ -5,10 +5,14 @@ Direction everywhere: difference = candidate - baseline (positive = candidate mo
 
 Paired analysis (Miller 2024, arXiv:2411.00640, "analyse paired differences"): both runs
 share probes, contexts and temperatures, so per-probe differences d_j = p_cand,j - p_base,j
-remove probe difficulty, the dominant source of variance. The interval is the t interval over
-probes, mean(d) +/- t_{J-1} sd(d)/sqrt(J). When it cannot be formed (one probe, or every d_j
-equal, e.g. all zero) we fall back to Newcombe's hybrid score interval on the pooled counts,
-which ignores the (positive) pairing and is therefore wider, never degenerate.
+remove probe difficulty, the dominant source of variance. The interval is built over probes,
+but not as the plain t interval mean(d) +/- t_{J-1} sd(d)/sqrt(J) (Miller 2024): when
+harm is rare and bursty (a few probes carry it) the d_j are strongly skewed and that interval
+missed a real increase 6-10% of the time at nominal 2.5% (docs/statistics.md §9). We use a
+design-effect (Rao-Scott) adjusted Newcombe interval instead (`rao_scott_paired_interval`).
+When the d_j do not vary (one probe, or every d_j equal, e.g. all zero) we fall back to
+Newcombe's hybrid score interval on the pooled counts, which ignores the (positive) pairing and
+is therefore wider, never degenerate.
 
 One sample per cell (binary pairs): when every cell holds exactly one scored sample in each
 run, each pair is a 2x2 outcome (harmful in both / candidate only / baseline only / neither)
@@ -43,8 +47,13 @@ from harness.stats._checks import (
     check_sides,
 )
 from harness.stats.binomial import Interval, Sides, _tail, _wilson, difference_interval
+from harness.stats.clustered import _kg_parts, zero_event_upper
+
+RAO_SCOTT_METHOD = "rao-scott-newcombe"
+"""`interval_method` of the paired interval over probes with several samples per probe."""
 
 NONINFERIORITY_VERDICTS = ("better", "worse", "no-worse-than-margin", "inconclusive")
+ZERO_EVENT_ICC = 0.5  # as DEFAULT_ZERO_EVENT_ICC in clustered.py, for a run with no harm
 
 
 @dataclass(frozen=True)
@@ -160,6 +169,128 @@ def newcombe_paired_interval(
                     sides=sides, estimate=diff)
 
 
+
+def _wilson_f(k: float, n: float, z: float) -> tuple[float, float]:
+    """Wilson score limits for a possibly fractional (effective) count k of n."""
+    p = k / n
+    denom = n + z * z
+    centre = (k + z * z / 2.0) / denom
+    half = z * math.sqrt(max(0.0, n * p * (1.0 - p)) + z * z / 4.0) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _square_and_add(p1: float, l1: float, u1: float, p2: float, l2: float, u2: float,
+                    r: float) -> tuple[float, float]:
+    """Newcombe/Zou-Donner square-and-add (MOVER) limits for p1 - p2, correlation r."""
+    dl1, du1, dl2, du2 = p1 - l1, u1 - p1, p2 - l2, u2 - p2
+    low = p1 - p2 - math.sqrt(max(0.0, dl1 * dl1 - 2.0 * r * dl1 * du2 + du2 * du2))
+    high = p1 - p2 + math.sqrt(max(0.0, du1 * du1 - 2.0 * r * du1 * dl2 + dl2 * dl2))
+    return low, high
+
+
+def _n_ref(n: np.ndarray) -> float:
+    """Sample size whose binomial variance matches a mean of cluster rates (n if equal)."""
+    return float(n.size * n.size / float(np.sum(1.0 / n)))
+
+
+def _run_limits(k: np.ndarray, n: np.ndarray, a: float, z: float) -> tuple[float, float, float]:
+    """(rate, low, high) of one run: Wilson at its own Korn-Graubard effective n."""
+    if int(k.sum()) == 0:
+        return 0.0, 0.0, zero_event_upper(n, a, ZERO_EVENT_ICC if k.size > 1 else 1.0)
+    rate, _deff, _n_eff, n_eff_df = _kg_parts(k, n, a)
+    low, high = _wilson_f(rate * n_eff_df, n_eff_df, z)
+    return rate, low, high
+
+
+def _rao_scott_limits(kb: np.ndarray, nb: np.ndarray, kc: np.ndarray, nc: np.ndarray,
+                      a: float) -> tuple[float, float]:
+    """Both limits of the Rao-Scott Newcombe interval, each at tail probability ``a``.
+
+    Needs >= 2 clusters and per-cluster differences that vary (checked by the caller).
+    """
+    # Rao JNK, Scott AJ (1992) "A simple method for the analysis of clustered binary data",
+    # Biometrics 48:577-585: divide counts by a design effect and use a binomial method on
+    # the effective counts; here Newcombe's (1998b, Stat. Med. 17:873-890) hybrid score
+    # ("square-and-add", method 10) interval with Wilson limits, the effective n shrunk for few
+    # clusters by (z/t_{C-1})^2 as in Korn & Graubard (1998). Two adjustments are formed and
+    # the interval is their union (the wider limit on each side):
+    #  (1) one design effect for the difference: deff = Var_probes(D) / Var_binomial(D) with
+    #      Var_probes(D) = s^2(d_j)/J (Miller 2024) and Var_binomial(D) = p1(1-p1)/n1 +
+    #      p2(1-p2)/n2, floored at 1 as Korn-Graubard floor theirs; the correlation is inside
+    #      the deff, so the limits combine with r = 0;
+    #  (2) each run's own design effect (Rao & Scott's per-group adjustment; each run's
+    #      Korn-Graubard effective n, with the zero-event bound of clustered.py for a run without
+    #      harm), combined with the correlation r of the per-probe rates (Zou GY, Donner A
+    #      (2008) "Construction of confidence limits about effect measures: a general
+    #      approach", Stat. Med. 27:1693-1702, MOVER for correlated estimates).
+    # With rare, bursty harm the design effect is estimated from the few probes that carry the
+    # harm and is itself skewed: in simulation (1) alone still missed a false "worse" 4.8% of
+    # the time at nominal 2.5% (seed 202) and (2) alone a false "no worse" up to 6.8% (seeds
+    # 202, 401), each on the side the other covers; the union met every setting
+    # (docs/statistics.md §9).
+    z = float(stats.norm.isf(a))
+    pb, pc = kb / nb, kc / nc
+    d = pc - pb
+    j = d.size
+    p1, p2 = float(pc.mean()), float(pb.mean())
+    n1, n2 = _n_ref(nc), _n_ref(nb)
+    df_factor = (z / float(stats.t.isf(a, j - 1))) ** 2
+    var_d = float(d.var(ddof=1)) / j
+    var_bin = p1 * (1.0 - p1) / n1 + p2 * (1.0 - p2) / n2
+    deff = 1.0 if var_bin <= 0 else max(1.0, var_d / var_bin)
+    e1, e2 = n1 / deff * df_factor, n2 / deff * df_factor
+    l1, u1 = _wilson_f(p1 * e1, e1, z)
+    l2, u2 = _wilson_f(p2 * e2, e2, z)
+    low_j, high_j = _square_and_add(p1, l1, u1, p2, l2, u2, 0.0)
+    r = 0.0
+    if j > 2 and pb.std() > 0 and pc.std() > 0:
+        r = float(np.corrcoef(pb, pc)[0, 1])
+    q1, m1, v1 = _run_limits(kc, nc, a, z)
+    q2, m2, v2 = _run_limits(kb, nb, a, z)
+    low_m, high_m = _square_and_add(q1, m1, v1, q2, m2, v2, r)
+    return max(-1.0, min(low_j, low_m)), min(1.0, max(high_j, high_m))
+
+
+def rao_scott_paired_interval(
+    k_baseline: Sequence[int] | np.ndarray,
+    n_baseline: Sequence[int] | np.ndarray,
+    k_candidate: Sequence[int] | np.ndarray,
+    n_candidate: Sequence[int] | np.ndarray,
+    confidence_level: float = 0.95,
+    *,
+    sides: Sides | str = "two-sided",
+) -> Interval:
+    """Design-effect (Rao-Scott) adjusted Newcombe interval for candidate - baseline.
+
+    Inputs as for `paired_difference` (per-cluster counts aligned by index, >= 2 clusters
+    whose rate differences vary). The estimate is the difference of probe-averaged rates. The
+    interval is the union of two square-and-add intervals on effective counts: one with the
+    design effect of the paired difference (floored at 1), one with each run's own design
+    effect and the correlation of the per-probe rates (see the comments in the source and
+    docs/statistics.md §5.2). Method name ``"rao-scott-newcombe"``. Raises ``StatsInputError``
+    for unaligned or bad counts, fewer than two clusters or differences that do not vary.
+    """
+    kb, nb = check_clusters(k_baseline, n_baseline)
+    kc, nc = check_clusters(k_candidate, n_candidate)
+    if kb.size != kc.size:
+        raise StatsInputError(
+            f"paired analysis needs the same cells in both runs: baseline has {kb.size}, "
+            f"candidate {kc.size}")
+    cl = check_confidence(confidence_level)
+    check_sides(sides)
+    d = kc / nc - kb / nb
+    if d.size < 2 or float(d.std()) == 0.0:
+        raise StatsInputError(
+            "the Rao-Scott paired interval needs >= 2 clusters whose differences vary; "
+            "use paired_difference, which falls back to Newcombe on pooled counts")
+    low, high = _rao_scott_limits(kb, nb, kc, nc, _tail(cl, sides))
+    if sides == "upper":
+        low = -1.0
+    elif sides == "lower":
+        high = 1.0
+    return Interval(low=low, high=high, method=RAO_SCOTT_METHOD, confidence_level=cl,
+                    sides=sides, estimate=float(d.mean()))
+
 def paired_difference(
     k_baseline: Sequence[int] | np.ndarray,
     n_baseline: Sequence[int] | np.ndarray,
@@ -176,8 +307,9 @@ def paired_difference(
     interval, the correlation of the per-cell rates, and the exact McNemar test on cells
     discordant for "any harmful".
 
-    The interval is the t interval over paired cells (Newcombe pooled fallback when it is
-    degenerate), except when every cell has exactly one sample in both runs: the pairs are then
+    The interval is the Rao-Scott adjusted Newcombe interval over paired cells
+    (`rao_scott_paired_interval`; Newcombe pooled fallback when the differences do not vary),
+    except when every cell has exactly one sample in both runs: the pairs are then
     binary and the interval is Newcombe's paired method 10 (`newcombe_paired_interval`) on the
     table of (candidate, baseline) outcomes, with the exact McNemar test on its discordant
     pairs. ``interval_method`` names the method used.
@@ -207,9 +339,8 @@ def paired_difference(
         low, high = iv.low, iv.high
         method = iv.method
     elif j > 1 and sd > 0:
-        half = float(stats.t.isf(a, j - 1)) * sd / math.sqrt(j)
-        low, high = max(-1.0, diff - half), min(1.0, diff + half)
-        method = "cluster-paired-t"
+        low, high = _rao_scott_limits(kb, nb, kc, nc, a)
+        method = RAO_SCOTT_METHOD
     else:
         iv = difference_interval(int(kc.sum()), int(nc.sum()), int(kb.sum()), int(nb.sum()),
                                  cl, sides=sides)

@@ -5,8 +5,10 @@ and neither folder is a package, so pytest cannot collect both.)
 
 One sample per probe in each run gives binary pairs: Newcombe's paired method 10 (Newcombe
 1998c, Stat. Med. 17:2635-2650) with the exact McNemar test. Several samples per probe keep
-the t interval over per-probe differences (Miller 2024). The reference values here are built
-from scipy/statsmodels pieces, not from harness.stats.
+the interval over per-probe differences, now the Rao-Scott adjusted Newcombe interval (its
+formula is checked against statsmodels/scipy pieces in tests/stats/test_paired.py; here we
+check that compare passes the per-probe counts to it). The method-10 reference values are
+built from scipy/statsmodels pieces, not from harness.stats.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from statsmodels.stats.contingency_tables import mcnemar
 
 from harness.compare import compare_group, compare_runs, compare_tallies
 from harness.engine import CellCounts, RunOptions, Tally, run_suite
+from harness.stats import rao_scott_paired_interval
 
 # The compare JSON keys other tools read (DESIGN.md: add fields freely, never drop one).
 GROUP_KEYS = {"key", "paired", "baseline_rate", "candidate_rate", "difference", "low", "high",
@@ -106,21 +109,21 @@ def test_no_discordant_pairs_is_not_degenerate() -> None:
     assert (g.low, g.high) == pytest.approx(_newcombe_m10(a, 0, 0, 30 - a, 0.9), abs=1e-9)
 
 
-def test_many_samples_per_probe_keep_the_t_interval() -> None:
+def test_many_samples_per_probe_use_rao_scott_newcombe() -> None:
     rng = np.random.default_rng(8)
     kb, kc = rng.binomial(20, 0.3, 12), rng.binomial(20, 0.2, 12)
     base = [_cell(f"p{j}", int(kb[j]), 20) for j in range(12)]
     cand = [_cell(f"p{j}", int(kc[j]), 20) for j in range(12)]
     g = compare_group("overall", base, cand, 0.02, 0.9)
-    d = kc / 20 - kb / 20
-    lo, hi = stats.t.interval(0.9, 11, loc=d.mean(), scale=stats.sem(d))
-    assert g.interval_method == "cluster-paired-t"
-    assert (g.low, g.high) == pytest.approx((lo, hi), abs=1e-12)
+    ref = rao_scott_paired_interval(kb, np.full(12, 20), kc, np.full(12, 20), 0.9)
+    assert g.interval_method == "rao-scott-newcombe" and "rao-scott-newcombe" in g.test
+    assert (g.low, g.high) == pytest.approx((ref.low, ref.high), abs=1e-12)
+    assert g.difference == pytest.approx(np.mean(kc / 20 - kb / 20))
 
 
 def test_one_sample_per_cell_but_several_cells_per_probe_stays_clustered() -> None:
     # Two contexts x one sample: each probe has two correlated binary outcomes per run, so the
-    # probe (its harmful fraction) is the unit and the t interval over probes is used.
+    # probe (its harmful fraction) is the unit and the interval over probes is used.
     rng = np.random.default_rng(9)
     base, cand = [], []
     for j in range(15):
@@ -128,13 +131,16 @@ def test_one_sample_per_cell_but_several_cells_per_probe_stays_clustered() -> No
             base.append(_cell(f"p{j}", int(rng.random() < 0.4), 1, context=ctx))
             cand.append(_cell(f"p{j}", int(rng.random() < 0.2), 1, context=ctx))
     g = compare_group("overall", base, cand, 0.02, 0.9)
-    assert g.interval_method == "cluster-paired-t" and g.n_shared_probes == 15
-    per = {}
+    assert g.interval_method == "rao-scott-newcombe" and g.n_shared_probes == 15
+    per: dict[str, list[list[int]]] = {}
     for cb, cc in zip(base, cand, strict=True):
-        per.setdefault(cb.probe_id, []).append(cc.n_harmful - cb.n_harmful)
-    d = np.array([np.mean(v) for v in per.values()])
-    lo, hi = stats.t.interval(0.9, 14, loc=d.mean(), scale=stats.sem(d))
-    assert (g.low, g.high) == pytest.approx((lo, hi), abs=1e-12)
+        per.setdefault(cb.probe_id, [[], []])
+        per[cb.probe_id][0].append(cb.n_harmful)
+        per[cb.probe_id][1].append(cc.n_harmful)
+    kb = np.array([sum(v[0]) for v in per.values()])
+    kc = np.array([sum(v[1]) for v in per.values()])
+    ref = rao_scott_paired_interval(kb, np.full(15, 2), kc, np.full(15, 2), 0.9)
+    assert (g.low, g.high) == pytest.approx((ref.low, ref.high), abs=1e-12)
 
 
 def test_unpaired_and_output_contract() -> None:

@@ -15,6 +15,7 @@ from harness.stats import (
     newcombe_paired_interval,
     noninferiority_verdict,
     paired_difference,
+    rao_scott_paired_interval,
 )
 
 
@@ -26,16 +27,89 @@ def test_mcnemar_matches_statsmodels(b: int, c: int) -> None:
         assert one == pytest.approx(stats.binomtest(b, b + c, 0.5, "greater").pvalue)
 
 
-def test_paired_t_interval_by_hand() -> None:
-    kb = np.array([5, 0, 0, 3, 2])
-    kc = np.array([1, 0, 1, 0, 2])
-    n = np.full(5, 10)
+def _rao_scott_reference(kb: np.ndarray, kc: np.ndarray, m: int, level: float
+                         ) -> tuple[float, float]:
+    """Rao-Scott adjusted Newcombe written again from statsmodels/scipy pieces (equal m).
+
+    Union of (1) Wilson limits at n/deff_D with deff_D = Var(d-bar)/Var_binomial, floored at 1,
+    square-and-add with r = 0, and (2) Wilson limits at each run's Korn-Graubard effective n,
+    square-and-add with the Pearson correlation of the per-probe rates; both with the effective
+    n shrunk by (z/t_{J-1})^2. Assumes both runs have some harm (no zero-event bound).
+    """
+    a = (1 - level) / 2
+    j = kb.size
+    n = j * m
+    z = stats.norm.ppf(1 - a)
+    shrink = (z / stats.t.ppf(1 - a, j - 1)) ** 2
+    pb, pc = kb / m, kc / m
+    p1, p2 = pc.mean(), pb.mean()
+
+    def wilson(p: float, n_eff: float) -> tuple[float, float]:
+        lo, hi = proportion_confint(p * n_eff, n_eff, alpha=2 * a, method="wilson")
+        return float(lo), float(hi)
+
+    def sqadd(l1: float, u1: float, l2: float, u2: float, r: float) -> tuple[float, float]:
+        lo = p1 - p2 - np.sqrt((p1 - l1) ** 2 - 2 * r * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2)
+        hi = p1 - p2 + np.sqrt((u1 - p1) ** 2 - 2 * r * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2)
+        return float(lo), float(hi)
+
+    deff = max(1.0, np.var(pc - pb, ddof=1) / j / ((p1 * (1 - p1) + p2 * (1 - p2)) / n))
+    ne = n / deff * shrink
+    lo1, hi1 = sqadd(*wilson(p1, ne), *wilson(p2, ne), 0.0)
+    eff = []
+    for p, rates in ((p1, pc), (p2, pb)):
+        d_run = max(1.0, np.var(rates, ddof=1) / j / (p * (1 - p) / n))
+        eff.append(wilson(p, n / d_run * shrink))
+    r = stats.pearsonr(pb, pc)[0]
+    lo2, hi2 = sqadd(*eff[0], *eff[1], float(r))
+    return max(-1.0, min(lo1, lo2)), min(1.0, max(hi1, hi2))
+
+
+@pytest.mark.parametrize(("seed", "j", "m", "p_base", "p_cand", "level"), [
+    (1, 5, 10, 0.3, 0.2, 0.95), (2, 30, 10, 0.2, 0.1, 0.9), (3, 40, 10, 0.05, 0.08, 0.95),
+    (4, 12, 50, 0.5, 0.5, 0.99), (5, 100, 5, 0.1, 0.15, 0.95)])
+def test_rao_scott_interval_matches_independent_formula(seed: int, j: int, m: int,
+                                                        p_base: float, p_cand: float,
+                                                        level: float) -> None:
+    rng = np.random.default_rng(seed)
+    pb = rng.beta(p_base * 4, (1 - p_base) * 4, j)
+    pc = np.clip(0.5 * pb + 0.5 * rng.beta(p_cand * 4, (1 - p_cand) * 4, j), 0, 1)
+    kb, kc = rng.binomial(m, pb), rng.binomial(m, pc)
+    assert kb.sum() > 0 and kc.sum() > 0
+    n = np.full(j, m)
+    res = paired_difference(kb, n, kc, n, level)
+    assert res.interval_method == "rao-scott-newcombe"
+    assert (res.low, res.high) == pytest.approx(_rao_scott_reference(kb, kc, m, level),
+                                                abs=1e-10)
+    assert res.difference == pytest.approx(np.mean(kc / m - kb / m))
+    iv = rao_scott_paired_interval(kb, n, kc, n, level)
+    assert (iv.low, iv.high, iv.estimate) == pytest.approx((res.low, res.high, res.difference))
+    # One-sided: the limit at the full alpha, the other end trivial.
+    up = rao_scott_paired_interval(kb, n, kc, n, 1 - (1 - level) / 2, sides="upper")
+    assert up.low == -1.0 and up.high == pytest.approx(res.high)
+
+
+def test_rao_scott_by_hand_and_wider_than_t_for_bursty_harm() -> None:
+    # Two bursty baseline probes, the rest clean: the t interval is symmetric around -0.05,
+    # the Rao-Scott interval reaches further down (the side of the rare probes).
+    kb = np.array([6, 4, 0, 0, 0, 0, 0, 0, 0, 0])
+    kc = np.array([3, 1, 0, 0, 1, 0, 0, 0, 0, 0])
+    n = np.full(10, 10)
     res = paired_difference(kb, n, kc, n)
     d = kc / 10 - kb / 10
-    lo, hi = stats.t.interval(0.95, 4, loc=d.mean(), scale=stats.sem(d))
-    assert (res.low, res.high) == pytest.approx((lo, hi), abs=1e-12)
+    lo, hi = stats.t.interval(0.95, 9, loc=d.mean(), scale=stats.sem(d))
+    assert (res.low, res.high) == pytest.approx(_rao_scott_reference(kb, kc, 10, 0.95),
+                                                abs=1e-10)
+    assert res.low < lo and res.high > hi
     assert res.difference == pytest.approx(d.mean())
-    assert res.discordant_candidate_only == 1 and res.discordant_baseline_only == 1
+    assert res.discordant_candidate_only == 1 and res.discordant_baseline_only == 0
+
+
+def test_rao_scott_rejects_bad_input() -> None:
+    with pytest.raises(StatsInputError):
+        rao_scott_paired_interval([1, 2], [10, 10], [1, 2], [10, 10])  # no variation
+    with pytest.raises(StatsInputError):
+        rao_scott_paired_interval([1, 2], [10, 10], [1], [10])
 
 
 def test_paired_degenerate_falls_back() -> None:
@@ -174,4 +248,4 @@ def test_paired_difference_uses_m10_for_one_sample_per_cell() -> None:
     n2 = ones.copy()
     n2[0] = 2
     res2 = paired_difference(xb.astype(int), n2, xc.astype(int), ones, 0.9)
-    assert res2.interval_method == "cluster-paired-t"
+    assert res2.interval_method == "rao-scott-newcombe"
