@@ -49,8 +49,9 @@ def register(sub: Any) -> None:
                      help="samples per cell (default: enough for the exact prompts to show "
                           "'below' with zero harmful samples)")
     new.add_argument("--controls", default=None, metavar="FILE",
-                     help="over-refusal control probes (default "
-                          "probes/library/over-refusal.jsonl when present)")
+                     help="over-refusal control probes (default: the library's "
+                          "probes/library/over-refusal.jsonl shipped next to the harness "
+                          "package, else under the current directory)")
     new.add_argument("--no-controls", action="store_true", help="no over-refusal controls")
     new.add_argument("--dir", default="suites/incidents", metavar="DIR",
                      help="where incident suites live")
