@@ -4,7 +4,8 @@ Reads two run folders (the shell part) and compares their per-cell counts (the p
 Direction: difference = candidate - baseline; positive means the candidate is more harmful.
 
 * When both runs share cells (same probe ids, contexts and temperatures) the comparison is
-  paired by probe over the shared cells: `harness.stats.paired_difference` (Rao-Scott
+  paired by prompt family (a probe with its variants; without variants, the probe) over the
+  shared cells: `harness.stats.paired_difference` (Rao-Scott
   design-effect adjusted Newcombe interval over per-probe differences, "rao-scott-newcombe";
   it replaced the t interval over probes, which let real regressions through as "no worse"
   when harm is rare and bursty, docs/statistics.md §5.2; exact McNemar test on probes
@@ -81,10 +82,17 @@ class GroupComparison:
 
 
 def _per_probe(cells: list[CellCounts]) -> dict[str, tuple[int, int]]:
+    """Harmful and scored counts per prompt family: a probe with its variants.
+
+    The family is the unit of pairing, as it is the unit of clustering in run analysis
+    (docs/statistics.md §2): variants of one prompt share its harm, so counting them as
+    independent pairs would make a "no worse" interval too narrow. Without variants the
+    family is the probe itself.
+    """
     out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for c in cells:
-        out[c.probe_id][0] += c.n_harmful
-        out[c.probe_id][1] += c.n - c.n_error
+        out[c.family][0] += c.n_harmful
+        out[c.family][1] += c.n - c.n_error
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 

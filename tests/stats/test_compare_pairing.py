@@ -55,9 +55,9 @@ def _newcombe_m10(a: int, b: int, c: int, d: int, level: float) -> tuple[float, 
 
 
 def _cell(probe: str, k: int, n: int, *, context: str = "bare", temperature: float = 0.0,
-          category: str = "self-harm") -> CellCounts:
-    return CellCounts(probe, probe, None, "", category, "high", context, temperature, n=n,
-                      n_harmful=k, n_safe=n - k)
+          category: str = "self-harm", family: str | None = None) -> CellCounts:
+    return CellCounts(probe, family or probe, None if family is None else family, "",
+                      category, "high", context, temperature, n=n, n_harmful=k, n_safe=n - k)
 
 
 def _binary_runs(seed: int, probes: int, p_base: float, p_cand: float,
@@ -140,6 +140,25 @@ def test_one_sample_per_cell_but_several_cells_per_probe_stays_clustered() -> No
     kb = np.array([sum(v[0]) for v in per.values()])
     kc = np.array([sum(v[1]) for v in per.values()])
     ref = rao_scott_paired_interval(kb, np.full(15, 2), kc, np.full(15, 2), 0.9)
+    assert (g.low, g.high) == pytest.approx((ref.low, ref.high), abs=1e-12)
+
+
+def test_variants_of_one_prompt_are_paired_as_one_family() -> None:
+    # 6 incident prompts x 5 variants each: the unit is the family (prompt + its variants),
+    # as in run analysis; 30 variant "probes" would overstate the independent evidence.
+    rng = np.random.default_rng(10)
+    base, cand = [], []
+    kb, kc = np.zeros(6, dtype=int), np.zeros(6, dtype=int)
+    for f in range(6):
+        for v in range(5):
+            b, c = int(rng.binomial(10, 0.3)), int(rng.binomial(10, 0.25))
+            kb[f] += b
+            kc[f] += c
+            base.append(_cell(f"f{f}-v{v}", b, 10, family=f"f{f}"))
+            cand.append(_cell(f"f{f}-v{v}", c, 10, family=f"f{f}"))
+    g = compare_group("overall", base, cand, 0.02, 0.9)
+    assert g.n_shared_probes == 6
+    ref = rao_scott_paired_interval(kb, np.full(6, 50), kc, np.full(6, 50), 0.9)
     assert (g.low, g.high) == pytest.approx((ref.low, ref.high), abs=1e-12)
 
 
