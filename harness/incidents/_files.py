@@ -59,13 +59,15 @@ def find_controls(cwd: Path | None = None) -> Path | None:
 
 
 def _suite_ref(path: Path, directory: Path) -> str:
-    """How the suite in `directory` names `path`: relative when both live under one
-    project folder (so the pair can move together), absolute when they share only the
-    filesystem root (a relative path climbing to `/` breaks as soon as either moves)."""
+    """How the suite in `directory` names `path`: relative when both live in one project
+    folder (their closest common folder holds the `probes/` folder `path` is in), so the
+    pair can move together; absolute otherwise (two unrelated folders that merely share
+    `/tmp` or `/home/me` would break as soon as either moved)."""
     target, where = path.resolve(), directory.resolve()
-    if Path(os.path.commonpath([target, where])) == Path(target.anchor):
-        return str(target)
-    return os.path.relpath(target, where)
+    common = Path(os.path.commonpath([target, where]))
+    if common != Path(target.anchor) and target.is_relative_to(common / "probes"):
+        return os.path.relpath(target, where)
+    return str(target)
 
 
 def check_name(name: str) -> str:
