@@ -155,11 +155,7 @@ def newcombe_paired_interval(
         num = float(cross) if cross <= 0 else max(cross - n / 2.0, 0.0)
         phi = num / math.sqrt(float(margins))
     diff = p1 - p2
-    dl1, du2 = p1 - l1, u2 - p2
-    du1, dl2 = u1 - p1, p2 - l2
-    # For |phi| <= 1 the radicands are >= (x - y)^2 >= 0; max() only guards rounding.
-    low = diff - math.sqrt(max(0.0, dl1 * dl1 - 2.0 * phi * dl1 * du2 + du2 * du2))
-    high = diff + math.sqrt(max(0.0, du1 * du1 - 2.0 * phi * du1 * dl2 + dl2 * dl2))
+    low, high = _square_and_add(p1, l1, u1, p2, l2, u2, phi)
     low, high = max(-1.0, low), min(1.0, high)
     if sides == "upper":
         low = -1.0
@@ -167,7 +163,6 @@ def newcombe_paired_interval(
         high = 1.0
     return Interval(low=low, high=high, method="newcombe-paired-m10", confidence_level=cl,
                     sides=sides, estimate=diff)
-
 
 
 def _wilson_f(k: float, n: float, z: float) -> tuple[float, float]:
@@ -181,7 +176,10 @@ def _wilson_f(k: float, n: float, z: float) -> tuple[float, float]:
 
 def _square_and_add(p1: float, l1: float, u1: float, p2: float, l2: float, u2: float,
                     r: float) -> tuple[float, float]:
-    """Newcombe/Zou-Donner square-and-add (MOVER) limits for p1 - p2, correlation r."""
+    """Newcombe/Zou-Donner square-and-add (MOVER) limits for p1 - p2, correlation r.
+
+    For |r| <= 1 the radicands are >= (x - y)^2 >= 0; max() only guards rounding.
+    """
     dl1, du1, dl2, du2 = p1 - l1, u1 - p1, p2 - l2, u2 - p2
     low = p1 - p2 - math.sqrt(max(0.0, dl1 * dl1 - 2.0 * r * dl1 * du2 + du2 * du2))
     high = p1 - p2 + math.sqrt(max(0.0, du1 * du1 - 2.0 * r * du1 * dl2 + dl2 * dl2))
