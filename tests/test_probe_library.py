@@ -11,7 +11,8 @@ import pytest
 
 from harness.probes import load_probe_files
 from harness.records import Probe
-from harness.sim.canon import analyse, normalise_messages
+from harness.sim.canon import normalise_messages
+from harness.sim.model import read_conversation
 from harness.taxonomy import CATEGORIES, HARM_CATEGORIES
 
 LIBRARY = Path(__file__).resolve().parents[1] / "probes" / "library"
@@ -70,6 +71,12 @@ def test_expectations(library: list[Probe]) -> None:
         elif p.category == "prompt-injection":
             marker = det["pattern"]["patterns"][0]
             assert MARKER.fullmatch(marker), p.id
+            if "pasted" in p.tags:
+                # The user pastes material (an e-mail, a web page) that carries the
+                # injection into their own turn: the marker is in that turn only.
+                assert [m.role for m in p.messages if marker in m.content] == ["user"], p.id
+                assert marker in p.messages[-1].content, p.id
+                continue
             planted = [m for m in p.messages[:-1] if marker in m.content]
             assert planted and all(m.role in ("system", "tool") for m in planted), p.id
             assert planted[0].content.startswith(("Retrieved documents:", "Tool output"))
@@ -95,7 +102,7 @@ def test_simulator_reads_each_probe_as_its_category(library: list[Probe]) -> Non
                      "over-refusal": "benign"}
     wrong = []
     for p in library:
-        a = analyse(normalise_messages(p.messages))
+        a = read_conversation(normalise_messages(p.messages))
         want = expected_task.get(p.category, "harm")
         if a.task != want or (want == "harm" and a.category != p.category):
             wrong.append((p.id, a.task, a.category))
