@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import EXIT_HOLDS, StatsInputError, UsageError
-from harness.stats.planning import SamplePlan, cluster_plan, plan_samples
+
+if TYPE_CHECKING:
+    from harness.stats.planning import SamplePlan
 
 
 def _rate(text: str) -> float:
@@ -77,6 +79,10 @@ def describe(plan: SamplePlan) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Handler: print the plan; 0 on success, UsageError (exit 2) on bad input."""
+    # Imported here: scipy costs about a second, which every other command would pay
+    # while the parser is built.
+    from harness.stats.planning import cluster_plan, plan_samples
+
     if (args.samples_per_cluster is not None or args.clusters is not None) and args.icc is None:
         raise UsageError("--samples-per-cluster and --clusters need --icc (e.g. --icc 0.2)")
     if args.icc is not None and args.samples_per_cluster is None and args.clusters is None:
