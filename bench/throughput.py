@@ -5,7 +5,8 @@ against a `harness sim serve` process pinned to the other core when `taskset` is
 Samples/s = samples written / the engine's own sampling time (manifest `sampling_seconds`),
 which excludes interpreter start-up and the final analysis.
 
-    python bench/throughput.py            # the acceptance configurations
+    python bench/throughput.py            # the acceptance configurations, 3 runs each
+    python bench/throughput.py --repeat 5 # min / median / max over 5 runs each
     python bench/throughput.py --memory   # peak RSS from 1e3 to 1e6 samples (in-process sim)
 
 Numbers are recorded in docs/performance.md.
