@@ -66,15 +66,29 @@ def _clip(x: float) -> float:
     return min(1.0, max(0.0, float(x)))
 
 
-def _wilson(k: int, n: int, z: float) -> tuple[float, float]:
+def _wilson(k: float, n: float, z: float) -> tuple[float, float]:
     # Wilson score limits: centre (k + z^2/2)/(n + z^2), half-width
-    # z*sqrt(k(n-k)/n + z^2/4)/(n + z^2)  (Newcombe 1998a, method 3).
+    # z*sqrt(k(n-k)/n + z^2/4)/(n + z^2)  (Newcombe 1998a, method 3). k and n may be
+    # effective (fractional) counts, as in design-effect adjusted intervals.
     p = k / n
     denom = n + z * z
     centre = (k + z * z / 2.0) / denom
     half = z * math.sqrt(n * p * (1.0 - p) + z * z / 4.0) / denom
     low = 0.0 if k == 0 else _clip(centre - half)
     high = 1.0 if k == n else _clip(centre + half)
+    return low, high
+
+
+def _square_and_add(p1: float, l1: float, u1: float, p2: float, l2: float, u2: float,
+                    r: float = 0.0) -> tuple[float, float]:
+    """Newcombe / Zou-Donner square-and-add (MOVER) limits for p1 - p2 from each
+    proportion's limits, with correlation r between the estimates (0: independent).
+
+    For |r| <= 1 the radicands are >= (x - y)^2 >= 0; max() only guards rounding.
+    """
+    dl1, du1, dl2, du2 = p1 - l1, u1 - p1, p2 - l2, u2 - p2
+    low = p1 - p2 - math.sqrt(max(0.0, dl1 * dl1 - 2.0 * r * dl1 * du2 + du2 * du2))
+    high = p1 - p2 + math.sqrt(max(0.0, du1 * du1 - 2.0 * r * du1 * dl2 + dl2 * dl2))
     return low, high
 
 
@@ -240,8 +254,7 @@ def difference_interval(
     l1, u1 = _wilson(k1, n1, z)
     l2, u2 = _wilson(k2, n2, z)
     d = p1 - p2
-    low = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
-    high = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    low, high = _square_and_add(p1, l1, u1, p2, l2, u2)
     low, high = max(-1.0, low), min(1.0, high)
     if sides == "upper":
         low = -1.0

@@ -46,7 +46,14 @@ from harness.stats._checks import (
     check_rate,
     check_sides,
 )
-from harness.stats.binomial import Interval, Sides, _tail, _wilson, difference_interval
+from harness.stats.binomial import (
+    Interval,
+    Sides,
+    _square_and_add,
+    _tail,
+    _wilson,
+    difference_interval,
+)
 from harness.stats.clustered import _kg_parts, zero_event_upper
 
 RAO_SCOTT_METHOD = "rao-scott-newcombe"
@@ -165,25 +172,18 @@ def newcombe_paired_interval(
                     sides=sides, estimate=diff)
 
 
-def _wilson_f(k: float, n: float, z: float) -> tuple[float, float]:
-    """Wilson score limits for a possibly fractional (effective) count k of n."""
-    p = k / n
-    denom = n + z * z
-    centre = (k + z * z / 2.0) / denom
-    half = z * math.sqrt(max(0.0, n * p * (1.0 - p)) + z * z / 4.0) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def _square_and_add(p1: float, l1: float, u1: float, p2: float, l2: float, u2: float,
-                    r: float) -> tuple[float, float]:
-    """Newcombe/Zou-Donner square-and-add (MOVER) limits for p1 - p2, correlation r.
-
-    For |r| <= 1 the radicands are >= (x - y)^2 >= 0; max() only guards rounding.
-    """
-    dl1, du1, dl2, du2 = p1 - l1, u1 - p1, p2 - l2, u2 - p2
-    low = p1 - p2 - math.sqrt(max(0.0, dl1 * dl1 - 2.0 * r * dl1 * du2 + du2 * du2))
-    high = p1 - p2 + math.sqrt(max(0.0, du1 * du1 - 2.0 * r * du1 * dl2 + dl2 * dl2))
-    return low, high
+def _aligned_clusters(
+    k_baseline: Sequence[int] | np.ndarray, n_baseline: Sequence[int] | np.ndarray,
+    k_candidate: Sequence[int] | np.ndarray, n_candidate: Sequence[int] | np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Checked per-cluster counts of both runs, which must pair up index by index."""
+    kb, nb = check_clusters(k_baseline, n_baseline)
+    kc, nc = check_clusters(k_candidate, n_candidate)
+    if kb.size != kc.size:
+        raise StatsInputError(
+            f"paired analysis needs the same cells in both runs: baseline has {kb.size}, "
+            f"candidate {kc.size}; align them by probe id (or use difference_interval)")
+    return kb, nb, kc, nc
 
 
 def _n_ref(n: np.ndarray) -> float:
@@ -196,7 +196,7 @@ def _run_limits(k: np.ndarray, n: np.ndarray, a: float, z: float) -> tuple[float
     if int(k.sum()) == 0:
         return 0.0, 0.0, zero_event_upper(n, a, ZERO_EVENT_ICC if k.size > 1 else 1.0)
     rate, _deff, _n_eff, n_eff_df = _kg_parts(k, n, a)
-    low, high = _wilson_f(rate * n_eff_df, n_eff_df, z)
+    low, high = _wilson(rate * n_eff_df, n_eff_df, z)
     return rate, low, high
 
 
@@ -237,8 +237,8 @@ def _rao_scott_limits(kb: np.ndarray, nb: np.ndarray, kc: np.ndarray, nc: np.nda
     var_bin = p1 * (1.0 - p1) / n1 + p2 * (1.0 - p2) / n2
     deff = 1.0 if var_bin <= 0 else max(1.0, var_d / var_bin)
     e1, e2 = n1 / deff * df_factor, n2 / deff * df_factor
-    l1, u1 = _wilson_f(p1 * e1, e1, z)
-    l2, u2 = _wilson_f(p2 * e2, e2, z)
+    l1, u1 = _wilson(p1 * e1, e1, z)
+    l2, u2 = _wilson(p2 * e2, e2, z)
     low_j, high_j = _square_and_add(p1, l1, u1, p2, l2, u2, 0.0)
     r = 0.0
     if j > 2 and pb.std() > 0 and pc.std() > 0:
@@ -268,12 +268,7 @@ def rao_scott_paired_interval(
     docs/statistics.md §5.2). Method name ``"rao-scott-newcombe"``. Raises ``StatsInputError``
     for unaligned or bad counts, fewer than two clusters or differences that do not vary.
     """
-    kb, nb = check_clusters(k_baseline, n_baseline)
-    kc, nc = check_clusters(k_candidate, n_candidate)
-    if kb.size != kc.size:
-        raise StatsInputError(
-            f"paired analysis needs the same cells in both runs: baseline has {kb.size}, "
-            f"candidate {kc.size}")
+    kb, nb, kc, nc = _aligned_clusters(k_baseline, n_baseline, k_candidate, n_candidate)
     cl = check_confidence(confidence_level)
     check_sides(sides)
     d = kc / nc - kb / nb
@@ -288,6 +283,7 @@ def rao_scott_paired_interval(
         high = 1.0
     return Interval(low=low, high=high, method=RAO_SCOTT_METHOD, confidence_level=cl,
                     sides=sides, estimate=float(d.mean()))
+
 
 def paired_difference(
     k_baseline: Sequence[int] | np.ndarray,
@@ -312,15 +308,10 @@ def paired_difference(
     table of (candidate, baseline) outcomes, with the exact McNemar test on its discordant
     pairs. ``interval_method`` names the method used.
     """
-    kb, nb = check_clusters(k_baseline, n_baseline)
-    kc, nc = check_clusters(k_candidate, n_candidate)
-    if kb.size != kc.size:
-        raise StatsInputError(
-            f"paired analysis needs the same cells in both runs: baseline has {kb.size}, "
-            f"candidate {kc.size}; align them by probe id (or use difference_interval)")
+    kb, nb, kc, nc = _aligned_clusters(k_baseline, n_baseline, k_candidate, n_candidate)
     cl = check_confidence(confidence_level)
     check_sides(sides)
-    a = (1 - cl) / 2 if sides == "two-sided" else 1 - cl
+    a = _tail(cl, sides)
     pb, pc = kb / nb, kc / nc
     d = pc - pb
     j = d.size
