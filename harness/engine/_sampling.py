@@ -8,7 +8,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from harness.detectors import build as build_detector
@@ -87,7 +87,7 @@ class Pacer:
     pacer does not wait at all.
     """
 
-    def __init__(self, concurrency: int, clock: Any = time.monotonic) -> None:
+    def __init__(self, concurrency: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.concurrency = max(1, concurrency)
         self.fastest = math.inf
         self._clock = clock
