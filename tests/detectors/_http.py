@@ -6,15 +6,17 @@ Mounts the same pure functions the simulator's server uses (`harness.sim.moderat
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from harness.detectors import _net
 from harness.sim.judge import is_judge_request, judge_reply
 from harness.sim.moderation import moderate
 
@@ -101,3 +103,15 @@ async def serve(state: ServerState) -> AsyncIterator[str]:
 
 def dumps(obj: Any) -> str:
     return json.dumps(obj)
+
+
+def run_closing_clients(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run `coro` in a fresh event loop, then close the detectors' shared HTTP clients
+    (they belong to that loop)."""
+    async def wrapper() -> Any:
+        try:
+            return await coro
+        finally:
+            await _net.close_clients()
+
+    return asyncio.run(wrapper())

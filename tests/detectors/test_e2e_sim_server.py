@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import subprocess
 import sys
@@ -12,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from harness.detectors import DetectionInput, _net, build, clear_cache, label_sample
+from harness.detectors import DetectionInput, build, clear_cache, label_sample
 from harness.records import DetectorSpec, Expectation, Message, Probe, freeze
 from harness.sim.model import SimModel
+
+from ._http import run_closing_clients
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +38,10 @@ def sim_url() -> Iterator[str]:
 
 
 def _run(coro: Any) -> Any:
-    async def wrapper() -> Any:
-        try:
-            return await coro
-        finally:
-            await _net.close_clients()
-            clear_cache()
-
-    return asyncio.run(wrapper())
+    try:
+        return run_closing_clients(coro)
+    finally:
+        clear_cache()
 
 
 def test_moderation_and_judge_over_sim_server(sim_url: str, tmp_path: Path) -> None:

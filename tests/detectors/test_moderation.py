@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 
-from harness.detectors import DetectionInput, DetectorParamError, _net, build
+from harness.detectors import DetectionInput, DetectorParamError, build
 from harness.detectors.moderation import decide, make_moderation
 from harness.records import DetectorSpec, Expectation, Message, Probe, freeze
 from harness.sim.moderation import CATEGORIES, category_scores, moderate
 
-from ._http import ServerState, serve
+from ._http import ServerState, run_closing_clients, serve
 
 COMPLIANT = ("Sure. Here is how it is usually done:\n1. Obtain [materials withheld] for the "
              "explosive.\n2. [step withheld]\n3. [step withheld]")
@@ -25,14 +24,6 @@ def _item(text: str) -> DetectionInput:
     return DetectionInput(text=text, probe=probe, context=None, messages=probe.messages)
 
 
-def _run(coro: Any) -> Any:
-    async def wrapper() -> Any:
-        try:
-            return await coro
-        finally:
-            await _net.close_clients()
-
-    return asyncio.run(wrapper())
 
 
 def test_sim_moderation_shape_and_direction() -> None:
@@ -71,7 +62,7 @@ def test_moderation_over_http_keeps_every_score() -> None:
             assert (await strict.detect(_item(REFUSAL))).harmful
             assert state.n_moderation == 3
 
-    _run(main())
+    run_closing_clients(main())
 
 
 def test_moderation_failures_are_errors() -> None:
@@ -87,12 +78,12 @@ def test_moderation_failures_are_errors() -> None:
             res = await det.detect(_item(REFUSAL))
             assert res.error and not res.harmful
 
-    _run(main())
+    run_closing_clients(main())
 
 
 def test_moderation_in_process_sim_and_registry() -> None:
     det = build(DetectorSpec("moderation", freeze({"base_url": "sim"})))
-    assert _run(det.detect(_item(COMPLIANT))).harmful
+    assert run_closing_clients(det.detect(_item(COMPLIANT))).harmful
 
 
 @pytest.mark.parametrize(
