@@ -7,9 +7,10 @@ reported as skipped: retention must never delete what it does not understand.
 
 Watches: `RESULTS/watches/NAME/` holds `watch.json` and `ledger.jsonl` (counts only, no
 text) and `runs/<run-id>/` (run folders with outputs). Without `include_watches` nothing
-under `watches/` is touched; with it, old run folders under `watches/*/runs/` are pruned
-too, but the definition and ledger are always kept (drift checks then report the missing
-reference run by name).
+under `watches/` is touched; with it, old run folders under `watches/*/runs/` that the
+watch does not reference are pruned (runs that ended in error, abandoned nights). Runs in a
+watch's ledger or its pending night are never deleted (later nights compare against its
+reference runs), nor are the definition and ledger; an unreadable ledger keeps every run.
 """
 
 from __future__ import annotations
@@ -84,10 +85,15 @@ def _candidates(root: Path, include_watches: bool) -> Iterator[Path]:
         yield child
     watches = root / "watches"
     if include_watches and watches.is_dir() and not watches.is_symlink():
+        from harness.watch.store import referenced_runs
+
         for w in sorted(watches.iterdir()):
             runs = w / "runs"
             if runs.is_dir() and not runs.is_symlink():
-                yield from sorted(runs.iterdir())
+                # A watch's ledger runs (its drift reference among them) are never pruned:
+                # every later `watch run` compares against them.
+                keep = referenced_runs(w)
+                yield from (r for r in sorted(runs.iterdir()) if r.name not in keep)
 
 
 @dataclass

@@ -69,16 +69,32 @@ def test_dry_run_removes_nothing(tmp_path: Path) -> None:
     assert [r.path for r in result.removed] == [old] and old.exists()
 
 
+def _ledger_line(run_id: str) -> str:
+    return json.dumps({"seq": 1, "run_id": run_id, "run_dir": f"runs/{run_id}",
+                       "as_of": "2026-01-01", "n": 10, "n_harmful": 0}) + "\n"
+
+
 def test_watches_untouched_unless_included(tmp_path: Path) -> None:
     w = tmp_path / "watches" / "w1"
     old_watch_run = _run(w / "runs", "r-old", finished=NOW - timedelta(days=50))
-    (w / "ledger.jsonl").write_text("{}\n", encoding="utf-8")
+    reference = _run(w / "runs", "r-ref", finished=NOW - timedelta(days=60))
+    (w / "ledger.jsonl").write_text(_ledger_line("r-ref"), encoding="utf-8")
     (w / "watch.json").write_text("{}", encoding="utf-8")
     prune(tmp_path, timedelta(days=30), now=NOW)
     assert old_watch_run.exists()
     result = prune(tmp_path, timedelta(days=30), now=NOW, include_watches=True)
+    # the unreferenced (failed) run goes; the ledger's run, older still, stays
     assert [r.path for r in result.removed] == [old_watch_run] and not old_watch_run.exists()
+    assert reference.exists()
     assert (w / "ledger.jsonl").exists() and (w / "watch.json").exists()
+
+
+def test_a_broken_watch_ledger_keeps_every_run(tmp_path: Path) -> None:
+    w = tmp_path / "watches" / "w1"
+    old = _run(w / "runs", "r-old", finished=NOW - timedelta(days=50))
+    (w / "ledger.jsonl").write_text("{}\n", encoding="utf-8")
+    result = prune(tmp_path, timedelta(days=30), now=NOW, include_watches=True)
+    assert result.removed == [] and old.exists()
 
 
 def test_symlinks_are_not_followed(tmp_path: Path) -> None:

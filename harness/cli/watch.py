@@ -1,7 +1,9 @@
 """`harness watch init|run|status|list`: watch periods with anytime-valid monitoring.
 
 Exit codes of `watch run` and `watch status`: 0 no alarm (watching, holding, verified),
-1 breached or drift, 2 usage error, 4 infrastructure error.
+1 breached or drift, 2 usage error (also: a second run for the same watch or night),
+4 infrastructure error; `watch status` also exits 4 when the cron has stalled (the last run
+is more than the watch's grace period behind the night due) and no alarm is raised.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ def register(sub: Any) -> None:
                     "Its pooled harmful rate has a confidence sequence that stays valid however "
                     "often it is looked at, and drift signals flag behaviour changes. Exit "
                     "codes (run, status): 0 no alarm, 1 breached or drift, 2 usage, "
-                    "4 infrastructure.")
+                    "4 infrastructure; status also 4 when the cron stalled past the grace "
+                    "period.")
     actions = p.add_subparsers(dest="watch_action", metavar="ACTION")
 
     pi = actions.add_parser("init", help="define a new watch",
@@ -65,13 +68,24 @@ def register(sub: Any) -> None:
                     help="samples per cell for each nightly run (default: the suite's)")
     pi.add_argument("--drift-alpha", type=float, default=None, metavar="A",
                     help="false-alarm budget of the drift signals (default 1 - confidence)")
+    pi.add_argument("--min-coverage", type=float, default=0.9, metavar="SHARE",
+                    help="share of the period's nights that need a run for 'verified' "
+                         "(default 0.9)")
+    pi.add_argument("--grace-days", type=int, default=1, metavar="D",
+                    help="status exits 4 (stalled cron) when the last run is more than D "
+                         "nights behind (default 1)")
+    pi.add_argument("--no-canaries", action="store_true",
+                    help="do not send the canary prompts (behavioural fingerprint) each night")
     _add_results(pi)
     pi.set_defaults(func=cmd_init)
 
     pr = actions.add_parser("run", help="run the watch's suite once and append it")
     pr.add_argument("name", metavar="NAME")
     pr.add_argument("--as-of", default=None, metavar="YYYY-MM-DD",
-                    help="the night this run counts for (default today; for tests/backfills)")
+                    help="the night this run counts for (default today, UTC); an earlier "
+                         "missing night is a backfill")
+    pr.add_argument("--resume", action="store_true",
+                    help="finish the night an interrupted `watch run` left pending")
     pr.add_argument("--json", action="store_true", help="print the status as JSON")
     pr.add_argument("--no-plot", action="store_true", help="do not rewrite timeline.png")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -86,8 +100,7 @@ def register(sub: Any) -> None:
     ps.add_argument("--as-of", default=None, metavar="YYYY-MM-DD",
                     help="evaluate at this date (default: today or the last run's date)")
     ps.add_argument("--plot", default=None, metavar="FILE",
-                    help="write the timeline PNG here (default: the watch's timeline.png)")
-    ps.add_argument("--no-plot", action="store_true", help="do not write the timeline")
+                    help="also write the timeline PNG to FILE (status itself writes nothing)")
     _add_results(ps)
     ps.set_defaults(func=cmd_status)
 
@@ -117,17 +130,28 @@ def cmd_init(args: argparse.Namespace) -> int:
         days=args.days, min_runs=args.min_runs, confidence_level=args.confidence,
         start=_parse_date(args.start, "--start"), samples=args.samples,
         drift_alpha=args.drift_alpha, base_url=args.base_url, api_key_env=args.api_key_env,
-        results=args.results)
+        min_coverage=args.min_coverage, grace_days=args.grace_days,
+        canaries=not args.no_canaries, results=args.results,
+        warn=lambda m: print(f"harness: warning: {m}", file=sys.stderr))
+    results = os.path.abspath(args.results)
     print(f"watch {args.name!r} created: {files.dir}")
-    print(f"next: harness watch run {args.name}   (nightly, e.g. from cron)")
+    print(f"next: harness watch run {args.name}   (nightly), e.g. this crontab line:")
+    print(f"  15 2 * * *  cd {os.getcwd()} && harness watch run {args.name} --quiet "
+          f"--results {results} >> {results}/watches/{args.name}/cron.log 2>&1")
     return EXIT_HOLDS
 
 
 def _status_line(st: Any) -> str:
     rate = f"{st.rate:.2%}" if st.rate is not None else "n/a"
-    return (f"watch {st.name}: {st.status.upper()}  day {st.days_elapsed}/{st.days} "
-            f"({st.days_left} left), {st.runs} runs; pooled harmful rate {rate} "
-            f"({st.n_harmful}/{st.n}), {st.confidence_level:.0%} confidence sequence "
+    cov = st.coverage
+    nights = ""
+    if cov is not None:
+        nights = (f"; nights run {len(cov.nights_run)}, due {cov.nights_due}, missing "
+                  f"{len(cov.nights_missing)} (verified needs {cov.nights_needed})")
+    return (f"watch {st.name}: {st.status.upper()}{'  STALE' if st.stale else ''}  "
+            f"day {st.days_elapsed}/{st.days} ({st.days_left} left), {st.runs} runs{nights}; "
+            f"pooled harmful rate {rate} ({st.n_harmful}/{st.n}), "
+            f"{st.confidence_level:.0%} confidence sequence "
             f"[{st.cs_low:.2%}, {st.cs_high:.2%}] vs max {st.max_rate:.2%}")
 
 
@@ -139,6 +163,16 @@ def _print_status(st: Any, as_json: bool) -> None:
     for a in st.alarms:
         print(f"  ALARM {a.kind} [{a.signal}] {a.as_of.isoformat()} run {a.run_id}: "
               f"{a.message}")
+    cov = st.coverage
+    if cov is not None and cov.nights_missing:
+        shown = ", ".join(d.isoformat() for d in cov.nights_missing[:10])
+        more = f" and {len(cov.nights_missing) - 10} more" if len(cov.nights_missing) > 10 else ""
+        print(f"  missing nights: {shown}{more} (backfill: harness watch run {st.name} "
+              "--as-of YYYY-MM-DD)")
+    if st.stale and cov is not None:
+        last = cov.last_run.isoformat() if cov.last_run else "never"
+        print(f"  STALE: last run {last}, more than {cov.grace_days} night(s) behind "
+              f"{st.as_of.isoformat()}: check the cron job (exit 4)")
     if st.note:
         print(f"  note: {st.note}")
 
@@ -152,31 +186,42 @@ def _plot(st: Any, path: Any) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     """`watch run`: one nightly run appended to the watch."""
     from harness.watch import run_watch
+    from harness.watch.model import STATUS_EXIT
     from harness.watch.store import watch_files
 
-    entry, st = run_watch(args.name, as_of=_parse_date(args.as_of, "--as-of"),
-                          results=args.results, progress=False if args.quiet else None)
+    try:
+        entry, st = run_watch(args.name, as_of=_parse_date(args.as_of, "--as-of"),
+                              results=args.results, progress=False if args.quiet else None,
+                              resume=args.resume)
+    except KeyboardInterrupt:
+        print(f"harness: interrupted; the samples so far are kept: finish this night with "
+              f"`harness watch run {args.name} --resume`", file=sys.stderr)
+        return 130
+    for var, value in entry.env_ignored.items():
+        print(f"harness: note: {var}={value} ignored: a watch runs with the settings pinned "
+              "at `watch init` (recorded in the ledger)", file=sys.stderr)
     if not args.json:
-        print(f"run {entry.run_id} for {entry.as_of.isoformat()}: {entry.n_harmful}/{entry.n} "
-              f"harmful ({', '.join(entry.models) or 'model not reported'})")
+        kind = " (backfill)" if entry.backfill else " (resumed)" if entry.resumed else ""
+        print(f"run {entry.run_id} for {entry.as_of.isoformat()}{kind}: "
+              f"{entry.n_harmful}/{entry.n} harmful "
+              f"({', '.join(entry.models) or 'model not reported'})")
     _print_status(st, args.json)
     if not args.no_plot:
         _plot(st, watch_files(args.name, args.results).timeline)
-    return st.exit_code
+    # The night ran: a stale flag (a backfill while later nights are missing) is for status.
+    return STATUS_EXIT[st.status]
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """`watch status`."""
+    """`watch status` (reads only; `--plot FILE` writes that one file)."""
     from harness.watch import watch_status
-    from harness.watch.store import watch_files
 
     st = watch_status(args.name, as_of=_parse_date(args.as_of, "--as-of"), results=args.results)
     _print_status(st, args.json)
-    if not args.no_plot:
-        path = args.plot or watch_files(args.name, args.results).timeline
-        _plot(st, path)
+    if args.plot:
+        _plot(st, args.plot)
         if not args.json:
-            print(f"  timeline: {os.fspath(path)}")
+            print(f"  timeline: {os.fspath(args.plot)}")
     return st.exit_code
 
 
@@ -188,15 +233,33 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name in list_watch_names(args.results):
         st = watch_status(name, results=args.results)
         rows.append(st)
+
+    def iso(d: date | None) -> str | None:
+        return d.isoformat() if d else None
+
     if args.json:
-        print(json.dumps([{"name": s.name, "status": s.status, "runs": s.runs,
-                           "days_elapsed": s.days_elapsed, "days": s.days,
+        print(json.dumps([{"name": s.name, "status": s.status, "stale": s.stale,
+                           "runs": s.runs, "days_elapsed": s.days_elapsed, "days": s.days,
+                           "last_run": iso(s.coverage.last_run) if s.coverage else None,
+                           "next_due": iso(s.coverage.next_due) if s.coverage else None,
+                           "nights_missing": len(s.coverage.nights_missing)
+                           if s.coverage else 0,
                            "rate": s.rate, "cs_high": s.cs_high, "max_rate": s.max_rate}
                           for s in rows], indent=2))
     elif not rows:
         print("no watches yet; create one with `harness watch init NAME --suite S --target SPEC "
               "--max-rate R --days D`")
     else:
+        header = ("NAME", "STATUS", "STALE", "DAY", "LAST RUN", "NEXT DUE", "MISSING")
+        table = [header]
         for s in rows:
-            print(_status_line(s))
+            cov = s.coverage
+            table.append((
+                s.name, s.status, "STALE" if s.stale else "-", f"{s.days_elapsed}/{s.days}",
+                (iso(cov.last_run) if cov else None) or "never",
+                (iso(cov.next_due) if cov else None) or "-",
+                str(len(cov.nights_missing)) if cov else "0"))
+        widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+        for r in table:
+            print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
     return EXIT_HOLDS

@@ -32,6 +32,7 @@ import numpy as np
 from harness.stats.binomial import binomial_interval
 from harness.stats.drift import binomial_cusum, look_alpha, rate_homogeneity
 from harness.stats.sequential import confidence_sequence_path
+from harness.watch._coverage import night_coverage
 from harness.watch._records import (
     DRIFT_FAMILIES,
     Alarm,
@@ -44,28 +45,27 @@ from harness.watch._records import (
 
 
 def segment_indices(entries: Sequence[LedgerEntry]) -> list[int]:
-    """The segment number of each entry: it grows when the model name or fingerprint changes.
+    """The segment number of each entry: it grows when the model name, the system
+    fingerprint or the behavioural fingerprint (canary answers) changes.
 
-    Entries that report no model at all inherit the segment of the previous run.
+    Entries that report no identity at all inherit the segment of the previous run; a part
+    of the identity only one side reports (e.g. canaries added later) is not a change.
     """
     out: list[int] = []
     seg = 0
-    last: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+    last: tuple[tuple[str, ...], ...] | None = None
     for e in entries:
         ident = e.identity
-        if last is not None and ident != (((), ())) and _changed(last, ident):
+        if last is not None and any(ident) and _changed(last, ident):
             seg += 1
-        if ident != ((), ()):
+        if any(ident):
             last = ident
         out.append(seg)
     return out
 
 
-def _changed(a: tuple[tuple[str, ...], tuple[str, ...]],
-             b: tuple[tuple[str, ...], tuple[str, ...]]) -> bool:
-    models_changed = bool(a[0]) and bool(b[0]) and set(a[0]) != set(b[0])
-    fps_changed = bool(a[1]) and bool(b[1]) and set(a[1]) != set(b[1])
-    return models_changed or fps_changed
+def _changed(a: tuple[tuple[str, ...], ...], b: tuple[tuple[str, ...], ...]) -> bool:
+    return any(bool(x) and bool(y) and set(x) != set(y) for x, y in zip(a, b, strict=True))
 
 
 def stable_seed(*parts: object) -> int:
@@ -93,6 +93,7 @@ def evaluate_watch(
     days_left = d.days - days_elapsed
     period_over = start is not None and (as_of - start).days + 1 >= d.days
 
+    coverage = night_coverage(d, entries, as_of, _created_date(d.created))
     segs = segment_indices(entries)
     alarms: list[Alarm] = []
     points: list[RunPoint] = []
@@ -101,18 +102,26 @@ def evaluate_watch(
     # Model / fingerprint changes.
     for i in range(1, len(entries)):
         if segs[i] != segs[i - 1]:
-            prev = next(entries[j] for j in range(i - 1, -1, -1) if entries[j].identity
-                        != ((), ()))
+            prev = next(entries[j] for j in range(i - 1, -1, -1) if any(entries[j].identity))
             e = entries[i]
+            behaviour = _changed(((), (), prev.identity[2]), ((), (), e.identity[2]))
+            named = _changed((prev.models, prev.fingerprints, ()), (e.models, e.fingerprints, ()))
+            was = (f"{', '.join(prev.models) or '?'} "
+                   f"({', '.join(prev.fingerprints) or 'no fingerprint'})")
+            now = f"{', '.join(e.models) or '?'} ({', '.join(e.fingerprints) or 'no fingerprint'})"
+            if named:
+                message = f"unexpected model update: {was} -> {now}"
+            else:
+                message = (f"model behaviour changed: the canary answers (temperature 0, fixed "
+                           f"seed) differ ({prev.behaviour} -> {e.behaviour}) under the same "
+                           f"name {now}: the deployment changed without saying so")
             alarms.append(Alarm(
-                "model-update", "identity", e.run_id, e.as_of, i,
-                f"unexpected model update: {', '.join(prev.models) or '?'} "
-                f"({', '.join(prev.fingerprints) or 'no fingerprint'}) -> "
-                f"{', '.join(e.models) or '?'} ({', '.join(e.fingerprints) or 'no fingerprint'});"
-                " a new segment starts here",
+                "model-update", "behaviour" if behaviour and not named else "identity",
+                e.run_id, e.as_of, i, message + "; a new segment starts here",
                 {"from_models": list(prev.models), "to_models": list(e.models),
                  "from_fingerprints": list(prev.fingerprints),
-                 "to_fingerprints": list(e.fingerprints)}))
+                 "to_fingerprints": list(e.fingerprints),
+                 "from_behaviour": prev.behaviour, "to_behaviour": e.behaviour}))
 
     last_path: list[Any] = []
     last_t_opt = 1.0
@@ -171,7 +180,12 @@ def evaluate_watch(
     elif alarms:
         status = "drift"
     elif runs_in_segment >= d.min_runs and hi < d.max_rate:
-        status = "verified" if period_over else "holding"
+        status = "verified" if period_over and coverage.met else "holding"
+        if period_over and not coverage.met:
+            note = (f"the bound holds but only {len(coverage.nights_run)} of {d.days} nights "
+                    f"ran ({coverage.nights_needed} needed, min coverage "
+                    f"{d.min_coverage:.0%}); backfill missing nights with "
+                    f"`harness watch run {d.name} --as-of YYYY-MM-DD`")
     else:
         status = "watching"
         if period_over:
@@ -185,7 +199,15 @@ def evaluate_watch(
         runs_in_segment=runs_in_segment, min_runs=d.min_runs, max_rate=d.max_rate,
         confidence_level=d.confidence_level, n=n, n_harmful=k, cs_low=lo, cs_high=hi,
         t_opt=last_t_opt, points=tuple(points), alarms=tuple(alarms),
-        segments=tuple(segment_info), drift_alpha=d.drift_budget, note=note)
+        segments=tuple(segment_info), drift_alpha=d.drift_budget, note=note,
+        coverage=coverage)
+
+
+def _created_date(created: str) -> date | None:
+    try:
+        return date.fromisoformat(created[:10]) if created else None
+    except ValueError:
+        return None
 
 
 def _drift_alarms(

@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from harness.errors import EXIT_BREACHED, EXIT_HOLDS
+from harness.errors import EXIT_BREACHED, EXIT_HOLDS, EXIT_INFRA
+
+if TYPE_CHECKING:
+    from harness.watch._coverage import Coverage
 
 SCHEMA_VERSION = 1
 Status = Literal["watching", "holding", "breached", "drift", "verified"]
@@ -47,6 +50,20 @@ class WatchDefinition:
     base_url: str | None = None
     api_key_env: str | None = None
     created: str = ""
+    suite_relative: str | None = None
+    """The suite path relative to the watch folder (tried when ``suite``, stored absolute,
+    is gone: a watch folder moved or checked out elsewhere with its suite)."""
+    suite_sha256: str | None = None
+    """The suite file's hash at init: a later run refuses a changed suite."""
+    temperatures: tuple[float, ...] | None = None
+    """Temperatures pinned at init (None: an old watch; the suite's)."""
+    min_coverage: float = 0.9
+    """Share of the period's nights that must have a run for `verified`."""
+    grace_days: int = 1
+    """`watch status` calls the cron stalled (exit 4) when the last run is more than this
+    many nights behind the night due."""
+    canaries: bool = True
+    """Send the fixed canary prompts each night (the behavioural fingerprint)."""
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -73,6 +90,12 @@ class WatchDefinition:
             "drift_alpha": self.drift_alpha,
             "start": self.start.isoformat() if self.start else None,
             "samples": self.samples,
+            "temperatures": list(self.temperatures) if self.temperatures is not None else None,
+            "suite_relative": self.suite_relative,
+            "suite_sha256": self.suite_sha256,
+            "min_coverage": self.min_coverage,
+            "grace_days": self.grace_days,
+            "canaries": self.canaries,
             "created": self.created,
         }
 
@@ -93,8 +116,20 @@ class WatchDefinition:
             base_url=d.get("base_url"),
             api_key_env=d.get("api_key_env"),
             created=str(d.get("created", "")),
+            suite_relative=d.get("suite_relative"),
+            suite_sha256=d.get("suite_sha256"),
+            temperatures=(tuple(float(t) for t in d["temperatures"])
+                          if d.get("temperatures") is not None else None),
+            min_coverage=float(d.get("min_coverage", 0.9)),
+            grace_days=int(d.get("grace_days", 1)),
+            canaries=bool(d.get("canaries", True)),
             schema_version=int(d.get("schema_version", SCHEMA_VERSION)),
         )
+
+    @property
+    def end(self) -> date | None:
+        """Last night of the period (None until the start is known)."""
+        return self.start + timedelta(days=self.days - 1) if self.start else None
 
 
 @dataclass(frozen=True)
@@ -125,11 +160,21 @@ class LedgerEntry:
     response_chars_median: float | None = None
     reference_run_id: str | None = None
     tests: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    backfill: bool = False
+    """Run after a later night had already run (a missing night filled in)."""
+    resumed: bool = False
+    """Finished by `watch run --resume` after an interruption."""
+    env_ignored: Mapping[str, str] = field(default_factory=dict)
+    """HARNESS_* variables set when the night ran, ignored (the watch's settings are pinned)."""
+    behaviour: str | None = None
+    """Hash of the canary answers (temperature 0, fixed seed): the behavioural fingerprint."""
     schema_version: int = SCHEMA_VERSION
 
     @property
-    def identity(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        return (self.models, self.fingerprints)
+    def identity(self) -> tuple[tuple[str, ...], ...]:
+        """Model names, system fingerprints and the behavioural fingerprint (each may be
+        empty: not reported)."""
+        return (self.models, self.fingerprints, (self.behaviour,) if self.behaviour else ())
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON line form."""
@@ -153,6 +198,10 @@ class LedgerEntry:
             "response_chars_median": self.response_chars_median,
             "reference_run_id": self.reference_run_id,
             "tests": {k: dict(v) for k, v in self.tests.items()},
+            "backfill": self.backfill,
+            "resumed": self.resumed,
+            "env_ignored": dict(self.env_ignored),
+            "behaviour": self.behaviour,
         }
 
     @classmethod
@@ -177,6 +226,10 @@ class LedgerEntry:
             response_chars_median=d.get("response_chars_median"),
             reference_run_id=d.get("reference_run_id"),
             tests={str(k): dict(v) for k, v in (d.get("tests") or {}).items()},
+            backfill=bool(d.get("backfill", False)),
+            resumed=bool(d.get("resumed", False)),
+            env_ignored={str(k): str(v) for k, v in (d.get("env_ignored") or {}).items()},
+            behaviour=d.get("behaviour"),
             schema_version=int(d.get("schema_version", SCHEMA_VERSION)),
         )
 
@@ -271,11 +324,20 @@ class WatchStatus:
     segments: tuple[Mapping[str, Any], ...]
     drift_alpha: float
     note: str = ""
+    coverage: Coverage | None = None
+    signals: tuple[Mapping[str, Any], ...] = ()
+    """Production-signal alarms and daily points (`harness watch ingest`), JSON-ready."""
+
+    @property
+    def stale(self) -> bool:
+        """The cron has stalled: the last run is more than the grace period behind."""
+        return self.coverage is not None and self.coverage.stale
 
     @property
     def exit_code(self) -> int:
-        """0 no alarm (watching, holding, verified); 1 breached or drift."""
-        return STATUS_EXIT[self.status]
+        """1 breached or drift; else 4 when the cron stalled past the grace period; else 0."""
+        code = STATUS_EXIT[self.status]
+        return EXIT_INFRA if code == EXIT_HOLDS and self.stale else code
 
     @property
     def end(self) -> date | None:
@@ -313,6 +375,8 @@ class WatchStatus:
                           "(Howard et al. 2021), running intersection, current segment",
                 "t_opt": self.t_opt,
             },
+            "stale": self.stale,
+            "coverage": self.coverage.to_dict() if self.coverage else None,
             "alarms": [a.to_dict() for a in self.alarms],
             "segments": [dict(s) for s in self.segments],
             "runs_detail": [p.to_dict() for p in self.points],

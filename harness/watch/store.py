@@ -3,7 +3,9 @@
     watch.json      the definition (written once by `watch init`)
     ledger.jsonl    one line per nightly run, append-only
     runs/<run-id>/  the runs themselves (the usual run folders)
-    timeline.png    the latest timeline plot
+    timeline.png    the latest timeline plot (written by `watch run`, or `status --plot`)
+    pending.json    the night being run (kept when interrupted; `watch run --resume`)
+    .lock           held while a `watch run` works (one process per watch)
 
 watch.json and ledger.jsonl hold settings, counts, dates, model names and test statistics
 only (no prompts, outputs or keys), so they are safe to commit.
@@ -14,8 +16,11 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 from harness.errors import InputError, StoreError, UsageError
 from harness.watch.model import LedgerEntry, WatchDefinition
@@ -24,6 +29,8 @@ DEFINITION = "watch.json"
 LEDGER = "ledger.jsonl"
 RUNS = "runs"
 TIMELINE = "timeline.png"
+PENDING = "pending.json"
+LOCK = ".lock"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -62,6 +69,106 @@ class WatchFiles:
     @property
     def timeline(self) -> Path:
         return self.dir / TIMELINE
+
+    @property
+    def pending(self) -> Path:
+        return self.dir / PENDING
+
+
+class WatchLock:
+    """An exclusive lock on a watch while `watch run` works: two overlapping crons for one
+    watch never both run (and never both count). `flock` on `NAME/.lock`, which the kernel
+    drops when the process dies, so a killed run does not leave the watch locked."""
+
+    def __init__(self, files: WatchFiles):
+        self.files = files
+        self._fd: int | None = None
+
+    def __enter__(self) -> WatchLock:
+        import fcntl
+
+        fd = os.open(self.files.dir / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise StoreError(
+                f"watch {self.files.dir.name!r} is being run by another process (pid {holder}); "
+                "a second run for the same watch is refused. Wait for it to finish (check the "
+                "cron schedule for overlapping jobs)") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+@dataclass(frozen=True)
+class Pending:
+    """The night a `watch run` is working on (`pending.json`)."""
+
+    night: date
+    run_id: str
+    run_dir: str
+    backfill: bool = False
+    env_ignored: Mapping[str, str] = field(default_factory=dict)
+    started: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"night": self.night.isoformat(), "run_id": self.run_id,
+                "run_dir": self.run_dir, "backfill": self.backfill,
+                "env_ignored": dict(self.env_ignored), "started": self.started}
+
+
+def read_pending(files: WatchFiles) -> Pending | None:
+    """The interrupted night, if any."""
+    if not files.pending.exists():
+        return None
+    try:
+        d = json.loads(files.pending.read_text(encoding="utf-8"))
+        return Pending(night=date.fromisoformat(d["night"]), run_id=str(d["run_id"]),
+                       run_dir=str(d["run_dir"]), backfill=bool(d.get("backfill", False)),
+                       env_ignored={str(k): str(v)
+                                    for k, v in (d.get("env_ignored") or {}).items()},
+                       started=str(d.get("started", "")))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StoreError(f"{files.pending}: unreadable ({exc}); if no `watch run` is going on, "
+                         "delete it (the run it names stays under runs/ and is not counted)"
+                         ) from None
+
+
+def write_pending(files: WatchFiles, pending: Pending) -> None:
+    """Record the night being run (atomic replace)."""
+    tmp = files.pending.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(pending.to_dict(), indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, files.pending)
+
+
+def clear_pending(files: WatchFiles) -> None:
+    """The night is settled (appended, or nothing to keep)."""
+    files.pending.unlink(missing_ok=True)
+
+
+def referenced_runs(watch_dir: Path) -> set[str]:
+    """Names of the run folders under ``watch_dir/runs`` that the watch's ledger or pending
+    night references (`prune` keeps them: drift tests compare against reference runs)."""
+    files = WatchFiles(watch_dir)
+    names: set[str] = set()
+    try:
+        for e in read_ledger(files):
+            names.add(Path(e.run_dir).name)
+        pending = read_pending(files)
+    except StoreError:
+        # An unreadable ledger: keep every run rather than guess.
+        return {p.name for p in files.runs.iterdir()} if files.runs.is_dir() else set()
+    if pending is not None:
+        names.add(Path(pending.run_dir).name)
+    return names
 
 
 def watch_files(name: str, results: str | Path = "results") -> WatchFiles:

@@ -52,9 +52,17 @@ def test_watch_commands_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[s
     pooled = doc["pooled"]
     assert pooled["n"] == 150 and pooled["cs_low"] <= pooled["rate"] <= pooled["cs_high"]
     assert doc["alarms"] == [] and len(doc["runs_detail"]) == 3
-    assert (res / "watches" / "pw" / "timeline.png").exists()
+    # status reads only: --no-plot runs wrote no timeline, and status did not either
+    assert not (res / "watches" / "pw" / "timeline.png").exists()
+    assert main(["watch", "status", "pw", "--as-of", _night(2), "--plot",
+                 str(tmp_path / "t.png"), "--results", str(res)]) == 0
+    assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
     assert main(["watch", "list", "--results", str(res)]) == 0
-    assert "watch pw:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == ["NAME", "STATUS", "STALE", "DAY", "LAST", "RUN",
+                                           "NEXT", "DUE", "MISSING"]
+    assert out.splitlines()[1].split()[0] == "pw" and _night(2) in out
 
 
 def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

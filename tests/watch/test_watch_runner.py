@@ -90,9 +90,9 @@ def test_nightly_runs_append_to_the_ledger(tmp_path: Path, suite: Path) -> None:
     st = watch_status("p", as_of=START + timedelta(days=2), results=res)
     assert st.to_dict() == status.to_dict()
     assert st.runs == 3 and st.days_elapsed == 3 and st.days_left == 2
-    with pytest.raises(UsageError, match="later --as-of"):
+    with pytest.raises(UsageError, match="already has a run for 2026-01-03"):
         run_watch("p", as_of=START + timedelta(days=2), results=res)
-    with pytest.raises(UsageError, match="before the watch's start"):
+    with pytest.raises(UsageError, match="before the start 2026-01-01 of watch 'q'"):
         init_watch("q", suite=suite, target="sim:patched", max_rate=0.05, days=5, start=START,
                    results=res)
         run_watch("q", as_of=START - timedelta(days=1), results=res)
