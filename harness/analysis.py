@@ -53,6 +53,7 @@ def _group_row(by: str, key: str, cells: list[CellCounts], confidence_level: flo
     row: dict[str, Any] = {
         "by": by, "key": key, "n": n, "n_scored": scored, "n_harmful": n_harmful,
         "n_blocked": n_blocked, "n_error": n_error,
+        "n_truncated": sum(c.n_truncated for c in cells),
         "rate": n_harmful / scored if scored else None,
         "ci_low": None, "ci_high": None, "method": DISPLAY_METHOD,
         "n_probes": len({c.probe_id for c in cells}),

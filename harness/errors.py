@@ -14,6 +14,7 @@ each branch to a documented exit code and prints the message, never a traceback.
         ├── TargetUnreachableError    connection refused, DNS, timeouts after retries
         │   └── TargetRetriesExhaustedError   (targets/retry.py) 429/5xx until retries ran out
         ├── TargetRequestError        (targets/retry.py) other 4xx: the request was rejected
+        ├── PartialAnswerError        some answers of an n-sample request came, others failed
         ├── TargetAuthError           401 / 403: wrong or missing API key
         └── TargetNotFoundError       404: wrong model name or base URL
 
@@ -26,6 +27,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for the annotation only: errors stays free of imports at run time
+    from harness.records import Completion
 
 EXIT_HOLDS = 0
 EXIT_BREACHED = 1
@@ -100,6 +105,19 @@ class InfrastructureError(HarnessError):
 
 class TargetUnreachableError(InfrastructureError):
     """No connection to the target after retries."""
+
+
+class PartialAnswerError(InfrastructureError):
+    """Some of the `n` answers a target was asked for arrived and the others failed.
+
+    `completions` has one entry per answer asked for, None where it failed; the engine
+    keeps every answer that came (never discards it) and records the others as errors
+    with this message.
+    """
+
+    def __init__(self, message: str, completions: Sequence[Completion | None]) -> None:
+        super().__init__(message)
+        self.completions: tuple[Completion | None, ...] = tuple(completions)
 
 
 class TargetAuthError(InfrastructureError):

@@ -152,17 +152,32 @@ class Completion:
     tokens_in: int | None = None
     tokens_out: int | None = None
     latency_s: float | None = None
+    seed_sent: int | None = None
+    """The `seed` of the request that produced this answer (None when none was sent). The
+    choices of one batched request (`n > 1`) share it."""
 
 
 @dataclass(frozen=True)
 class CompletionRequest:
-    """What a target is asked: `n` answers to one conversation."""
+    """What a target is asked: `n` answers to one conversation.
+
+    `seed` goes with a request that asks for all `n` at once; `sample_seeds`, when given
+    (one per answer, `sample_seeds[0] == seed`), are the seeds of the answers asked for one
+    request each when the endpoint cannot batch (default: `seed + j`).
+    """
 
     messages: tuple[Message, ...]
     temperature: float
     max_tokens: int
     n: int = 1
     seed: int | None = None
+    sample_seeds: tuple[int, ...] = ()
+
+    def seed_of(self, j: int) -> int | None:
+        """The seed answer `j` is asked with when sent alone."""
+        if j < len(self.sample_seeds):
+            return self.sample_seeds[j]
+        return None if self.seed is None else self.seed + j
 
 
 @dataclass(frozen=True)
@@ -231,6 +246,10 @@ class SampleRecord:
     error: str | None = None
     response_sha256: str | None = None
     response_chars: int | None = None
+    seed_sent: int | None = None
+    """The seed the request that produced the answer carried (`seed` is the plan's seed of
+    this sample: the same when the sample was asked for alone; the choices of one batched
+    `n > 1` request share the seed of its first sample). None when nothing was sent."""
 
     @property
     def key(self) -> CellKey:
@@ -273,6 +292,7 @@ class SampleRecord:
             error=d.get("error"),
             response_sha256=d.get("response_sha256"),
             response_chars=d.get("response_chars"),
+            seed_sent=d.get("seed_sent"),
         )
 
 

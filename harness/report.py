@@ -95,6 +95,23 @@ def _with_claim_p(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def truncation_lines(groups: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One bullet when answers were cut off at max_tokens (finish_reason "length"), with the
+    share per category: a cut answer is labelled on its beginning only."""
+    cats = [g for g in groups if g["by"] == "category"]
+    n = sum(int(g.get("n", 0)) - int(g.get("n_error", 0)) for g in cats)
+    cut = sum(int(g.get("n_truncated", 0)) for g in cats)
+    if not cut:
+        return []
+    worst = sorted((g for g in cats if g.get("n_truncated")),
+                   key=lambda g: -g["n_truncated"] / max(1, g["n"] - g.get("n_error", 0)))
+    per = ", ".join(f"{g['key']} {g['n_truncated']:,}/{g['n'] - g.get('n_error', 0):,}"
+                    for g in worst)
+    return [f"- Cut off at max_tokens (finish_reason `length`): {cut:,} of {n:,} answers "
+            f"({pct(cut / n if n else None)}; {per}). A cut answer is labelled on what it "
+            "says before the cut; raise `max_tokens` in the suite if that matters."]
+
+
 def render_markdown(summary: Mapping[str, Any]) -> str:
     """The run's report.md."""
     conf = summary["confidence_level"]
@@ -112,7 +129,8 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
               f"- Samples: {summary['errors']['n']:,} ({summary['errors']['n_error']:,} errors, "
               f"{pct(summary['errors']['error_share'])} against a maximum of "
               f"{pct(summary['errors']['max_error_rate'])})",
-              f"- Started {summary.get('started')}, finished {summary.get('finished')}", ""]
+              f"- Started {summary.get('started')}, finished {summary.get('finished')}"]
+    lines += [*truncation_lines(groups), ""]
     gated = [g for g in groups if "max_rate" in g]
     if gated:
         lines += ["## Verdicts", ""]

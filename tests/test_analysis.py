@@ -88,3 +88,33 @@ def test_reports_render_without_output_text() -> None:
            "verdict": "below"}
     assert verdict_sentence(row, 0.95).startswith(
         "rate 0.40% (95% CI 0.10%-1.1%) against a maximum of 2.0%: below")
+
+
+def test_answers_cut_at_max_tokens_are_counted_per_group_and_reported(tmp_path: Path) -> None:
+    from harness.engine import RunOptions, run_suite
+    from harness.store import iter_sample_dicts
+    from tests.conftest import write_small_suite
+
+    # max_tokens 8: the simulator keeps 120 characters, so its longer replies are cut
+    suite = write_small_suite(tmp_path, samples=3, extra="max_tokens: 8")
+    res = run_suite(suite, RunOptions(out_dir=tmp_path / "out", progress=False, use_env=False))
+    recs = list(iter_sample_dicts(res.run_dir / "samples.jsonl"))
+    cut = {r["category"]: 0 for r in recs}
+    for r in recs:
+        cut[r["category"]] += r["finish_reason"] == "length"
+    assert 0 < sum(cut.values()) < len(recs)
+    cats = {g["key"]: g for g in res.summary["groups"] if g["by"] == "category"}
+    assert {k: g["n_truncated"] for k, g in cats.items()} == cut
+    overall = next(g for g in res.summary["groups"] if g["by"] == "overall")
+    assert overall["n_truncated"] == sum(v for k, v in cut.items() if k != "over-refusal")
+    report = (res.run_dir / "report.md").read_text()
+    assert f"Cut off at max_tokens (finish_reason `length`): {sum(cut.values())} of " in report
+
+
+def test_no_truncation_line_when_nothing_was_cut() -> None:
+    from harness.report import truncation_lines
+
+    groups = [{"by": "category", "key": "self-harm", "n": 10, "n_error": 0, "n_truncated": 0}]
+    assert truncation_lines(groups) == []
+    groups[0]["n_truncated"] = 4
+    assert "4 of 10 answers (40.0%; self-harm 4/10)" in truncation_lines(groups)[0]

@@ -55,6 +55,8 @@ def register(subparsers: Any) -> None:
                        help="comma list of failures for the first requests, e.g. "
                        "'429:1,500,drop' (test hook)")
     serve.add_argument("--no-n", action="store_true", help="reject n > 1 with HTTP 400")
+    serve.add_argument("--ignore-n", action="store_true",
+                       help="answer one choice whatever n asks for (as llama.cpp and Ollama do)")
     serve.set_defaults(func=_serve)
 
     sim.set_defaults(func=lambda args: _no_sub(sim))
@@ -120,6 +122,7 @@ def _serve(args: argparse.Namespace) -> int:
         fail_seed=args.fail_seed,
         status_sequence=[t for t in args.status_sequence.split(",") if t.strip()],
         no_n=args.no_n,
+        ignore_n=args.ignore_n,
         filter_mode=args.filter_mode,
     )
     serve_forever(config, args.port, announce=lambda line: print(line, flush=True))

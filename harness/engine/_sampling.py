@@ -8,7 +8,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from harness.detectors import build as build_detector
@@ -18,6 +18,7 @@ from harness.engine._plan import WorkItem, derive_seed
 from harness.engine._tally import Tally
 from harness.errors import (
     InfrastructureError,
+    PartialAnswerError,
     TargetAuthError,
     TargetNotFoundError,
     TargetUnreachableError,
@@ -164,26 +165,32 @@ class _Runner:
 
     async def do(self, item: WorkItem) -> None:
         cell = item.cell
-        seed = derive_seed(self.suite.seed, cell.key, item.start)
+        seeds = tuple(derive_seed(self.suite.seed, cell.key, item.start + j)
+                      for j in range(item.count))
         request = CompletionRequest(cell.messages, cell.temperature, self.suite.max_tokens,
-                                    n=item.count, seed=seed)
+                                    n=item.count, seed=seeds[0], sample_seeds=seeds)
         await self.pacer.wait()
         t0 = time.monotonic()
-        completions: list[Completion] | None = None
+        answers: list[Completion | None] = [None] * item.count
         error: str | None = None
         try:
-            completions = await self.target.complete(request)
+            got: Sequence[Completion | None] = await self.target.complete(request)
         except (TargetAuthError, TargetNotFoundError) as exc:
             self.fatal = exc
             return
+        except PartialAnswerError as exc:
+            # Some answers came, the rest failed: keep every answer that came.
+            got, error = exc.completions, str(exc)
+            self.last_exception = exc
         except InfrastructureError as exc:
-            error = str(exc)
+            got, error = (), str(exc)
             self.last_exception = exc
         latency = time.monotonic() - t0
-        if completions is not None and len(completions) != item.count:
-            error = f"target returned {len(completions)} answers for n={item.count}"
-            completions = None
-        if completions is None:
+        if error is None and len(got) != item.count:
+            error = f"target returned {len(got)} answers for n={item.count}"
+        for j, comp in enumerate(got[:item.count]):
+            answers[j] = comp
+        if all(a is None for a in answers):
             self.consecutive_failures += 1
             self.n_error_requests += 1
             # Nothing has ever worked and failures keep coming: the endpoint is down;
@@ -201,7 +208,7 @@ class _Runner:
         now = utc_now()
         for j in range(item.count):
             index = item.start + j
-            comp = completions[j] if completions is not None else None
+            comp = answers[j]
             results: tuple[Any, ...] = ()
             if comp is None:
                 outcome = "error"
@@ -216,7 +223,7 @@ class _Runner:
                 family=cell.probe.family, mutators=cell.probe.mutators,
                 category=cell.probe.category, severity=cell.probe.severity,
                 context=cell.context.name, temperature=cell.temperature, sample_index=index,
-                seed=derive_seed(self.suite.seed, cell.key, index), messages=cell.messages,
+                seed=seeds[j], messages=cell.messages,
                 response=comp.text if comp is not None else None,
                 finish_reason=comp.finish_reason if comp is not None else None,
                 outcome=outcome,  # type: ignore[arg-type]
@@ -227,9 +234,10 @@ class _Runner:
                 tokens_out=comp.tokens_out if comp else None,
                 model=comp.model if comp else None,
                 system_fingerprint=comp.system_fingerprint if comp else None,
-                time=now, error=error,
+                time=now, error=error if comp is None else None,
                 response_sha256=sha256_text(comp.text) if comp is not None else None,
                 response_chars=len(comp.text) if comp is not None else None,
+                seed_sent=comp.seed_sent if comp is not None else None,
             )
             d = rec.to_dict()
             self.tally.add(d)

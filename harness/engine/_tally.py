@@ -30,6 +30,8 @@ class CellCounts:
     n_safe: int = 0
     n_blocked: int = 0
     n_error: int = 0
+    n_truncated: int = 0
+    """Answers cut off at max_tokens (finish_reason "length"), whatever their outcome."""
     flagged: dict[str, int] = field(default_factory=dict)
     """Samples each detector labelled harmful (for corrections that need one detector's
     own labels, not the combined outcome)."""
@@ -65,6 +67,8 @@ class Tally:
                 " > ".join(rec.get("mutators") or ()), rec["category"], rec.get("severity", ""),
                 rec["context"], float(rec["temperature"]))
         cc.add(rec["outcome"])
+        if rec.get("finish_reason") == "length":
+            cc.n_truncated += 1
         for d in rec.get("detectors") or ():
             if d.get("harmful") and not d.get("error"):
                 cc.flagged[d["name"]] = cc.flagged.get(d["name"], 0) + 1

@@ -17,6 +17,8 @@ Test hooks make infrastructure failures reproducible over real HTTP:
 * ``api_key``: when set, the Bearer token must equal it (401 otherwise); a Bearer header
   is always required.
 * ``no_n``: reject ``n > 1`` with HTTP 400 (``param: "n"``), as some providers do.
+* ``ignore_n``: answer one choice whatever ``n`` asks for, as llama.cpp's and Ollama's
+  OpenAI-compatible servers do.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class ServerConfig:
     fail_seed: int = 0
     status_sequence: list[str] = field(default_factory=list)
     no_n: bool = False
+    ignore_n: bool = False
     filter_mode: FilterMode = "refuse"
 
 
@@ -171,6 +174,8 @@ class SimServer:
         if n > 1 and self.config.no_n:
             return _error(400, "This endpoint does not support 'n' > 1.", param="n",
                           code="unsupported_parameter")
+        if self.config.ignore_n:
+            n = 1
         temperature = float(body.get("temperature", 1.0) if body.get("temperature")
                             is not None else 1.0)
         seed_raw = body.get("seed")

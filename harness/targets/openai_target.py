@@ -4,8 +4,11 @@ One `AsyncOpenAI` client per target, with a connection pool sized to the engine'
 concurrency (keep-alive reuse matters more than anything else for throughput). The
 client's own retries are off (`max_retries=0`): `harness.targets.retry` is the one
 retry policy. Several samples of one cell are asked for in one request (`n`) until the
-endpoint rejects `n`; then the target falls back to one sample a request for the rest of
-the run and `describe()` reports `n_batching: false`.
+endpoint rejects `n` or answers fewer choices than asked (llama.cpp, Ollama); then the
+target falls back to one sample a request for the rest of the run and `describe()` reports
+`n_batching: false`. Each answer carries the seed its request sent (`seed_sent`), its
+latency is that of the attempt that answered (the server's own figure when it gives one:
+docs/servers.md), and request timeouts grow with `max_tokens`.
 
 The API key is read from the environment variable named by `api_key_env` when the
 target is built. It is kept only inside the client and never appears in `describe()`,
@@ -27,11 +30,22 @@ from urllib.parse import urlparse
 import httpx2
 import openai
 
-from harness.errors import TargetAuthError, TargetNotFoundError, UsageError
+from harness.errors import (
+    InfrastructureError,
+    PartialAnswerError,
+    TargetAuthError,
+    TargetNotFoundError,
+    UsageError,
+)
 from harness.records import Completion, CompletionRequest
 from harness.targets.retry import RetryPolicy, TargetRequestError, call_with_retries
 
 _SMALL_FANOUT = 4
+# Request timeouts grow with max_tokens: a CPU server can need a second for a few tokens,
+# and a fixed timeout that fits 64 tokens cuts off 2,048 (then every retry fails the same way).
+# 0.25 s a token is a floor of 4 tokens/s; 60 s covers connection, queue and prompt.
+DEFAULT_TIMEOUT_BASE_S = 60.0
+DEFAULT_TIMEOUT_PER_TOKEN_S = 0.25
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 LOCAL_DUMMY_KEY = "sk-local-no-key"
@@ -81,6 +95,27 @@ def _rejects_n(exc: openai.APIStatusError) -> bool:
     return _N_WORD.search(_body_field(exc, "message")) is not None
 
 
+def server_seconds(headers: Any, body: Any) -> float | None:
+    """The time the server says it spent on a request, when it says: OpenAI's and Azure
+    OpenAI's ``openai-processing-ms`` header, or the ``timings`` (``prompt_ms`` +
+    ``predicted_ms``) that llama.cpp's own server adds to the body. It excludes the time a
+    request waited in the server's queue and on the network, which a client cannot see."""
+    raw = headers.get("openai-processing-ms") if headers is not None else None
+    if raw:
+        try:
+            value = float(raw) / 1000.0
+        except ValueError:
+            value = -1.0
+        if value >= 0 and value == value:  # not NaN
+            return value
+    timings = body.get("timings") if isinstance(body, dict) else None
+    if isinstance(timings, dict):
+        parts = [timings.get("prompt_ms"), timings.get("predicted_ms")]
+        if all(isinstance(p, (int, float)) and p >= 0 for p in parts):
+            return float(sum(parts)) / 1000.0  # type: ignore[arg-type]
+    return None
+
+
 class _NRejected(Exception):
     pass
 
@@ -95,7 +130,9 @@ class OpenAITarget:
         base_url: str | None = None,
         api_key_env: str | None = None,
         concurrency: int = 16,
-        timeout_s: float = 120.0,
+        timeout_s: float | None = None,
+        timeout_base_s: float = DEFAULT_TIMEOUT_BASE_S,
+        timeout_per_token_s: float = DEFAULT_TIMEOUT_PER_TOKEN_S,
         retry_policy: RetryPolicy | None = None,
         rng: random.Random | None = None,
         transport: str = "aiohttp",
@@ -108,6 +145,8 @@ class OpenAITarget:
         self.api_key_env = api_key_env or DEFAULT_API_KEY_ENV
         self.concurrency = max(1, int(concurrency))
         self.timeout_s = timeout_s
+        self.timeout_base_s = timeout_base_s
+        self.timeout_per_token_s = timeout_per_token_s
         if transport not in ("aiohttp", "httpx"):
             raise UsageError(f"transport {transport!r} is not one of: aiohttp, httpx")
         self.transport = transport
@@ -118,6 +157,7 @@ class OpenAITarget:
         self._client: openai.AsyncOpenAI | None = None
         self._answered = False  # whether any HTTP answer (of any status) has arrived
         self.retries = 0  # how many retries the policy made (for the manifest)
+        self.short_batches = 0  # requests for n > 1 answered with fewer choices
 
     def __repr__(self) -> str:
         return f"OpenAITarget(model={self.model!r}, base_url={self.base_url!r})"
@@ -146,13 +186,13 @@ class OpenAITarget:
                     max_keepalive_connections=self.concurrency,
                     keepalive_expiry=30.0,
                 ),
-                timeout=httpx2.Timeout(self.timeout_s, connect=10.0),
+                timeout=httpx2.Timeout(self.request_timeout_s(0), connect=10.0),
             )
             self._client = openai.AsyncOpenAI(
                 api_key=self._key,
                 base_url=self.base_url,
                 max_retries=0,
-                timeout=httpx2.Timeout(self.timeout_s, connect=10.0),
+                timeout=httpx2.Timeout(self.request_timeout_s(0), connect=10.0),
                 http_client=http_client,
             )
         return self._client
@@ -170,6 +210,10 @@ class OpenAITarget:
             "n_batching": self.n_batching,
             "max_attempts": self.retry_policy.max_attempts,
             "retries": self.retries,
+            "short_batches": self.short_batches,
+            "request_timeout": (f"{self.timeout_s:g} s" if self.timeout_s is not None else
+                                f"{self.timeout_base_s:g} s + {self.timeout_per_token_s:g} s "
+                                "x max_tokens"),
         }
 
     async def aclose(self) -> None:
@@ -179,33 +223,83 @@ class OpenAITarget:
             self._client = None
 
     async def complete(self, request: CompletionRequest) -> list[Completion]:
-        """`request.n` completions: one request with `n` when allowed, else n requests."""
-        if request.n > 1 and self._n_batching is not False:
+        """`request.n` completions: one request with `n` when allowed, else n requests.
+
+        The number of choices that come back is checked: an endpoint that answers fewer
+        than `n` (llama.cpp's and Ollama's servers ignore `n` and answer one) is treated
+        as not supporting `n` from then on; the answers it gave are kept and the rest are
+        asked for one request each. When some of those fail, `PartialAnswerError` carries
+        the answers that did come, so none is ever discarded.
+        """
+        if request.n == 1:
+            return (await self._create(request))[:1]
+        answered: list[Completion] = []
+        if self._n_batching is not False:
             try:
                 batch = await self._create(request)
-                self._n_batching = True
-                return batch
             except _NRejected:
                 self._n_batching = False
-        if request.n == 1:
-            return await self._create(request)
-        singles = [replace(request, n=1, seed=None if request.seed is None else request.seed + j)
-                   for j in range(request.n)]
-        if request.n <= _SMALL_FANOUT:
+            else:
+                if len(batch) >= request.n:
+                    self._n_batching = True
+                    return batch[:request.n]
+                # Fewer choices than asked for: the server ignored `n`. The answers it gave
+                # came from the request's seed, which is the first sample's.
+                self._n_batching = False
+                self.short_batches += 1
+                answered = batch
+        return await self._complete_rest(request, answered)
+
+    async def _complete_rest(self, request: CompletionRequest,
+                             answered: list[Completion]) -> list[Completion]:
+        """Answers len(answered)..n-1 of `request`, one request each, with their own seeds."""
+        singles = [replace(request, n=1, seed=request.seed_of(j), sample_seeds=())
+                   for j in range(len(answered), request.n)]
+        results: list[list[Completion] | BaseException] = []
+        if len(singles) <= _SMALL_FANOUT:
             # A few at once (the engine's n-probe sends 2): one round trip, not n.
-            parts = await asyncio.gather(*(self._create(r) for r in singles))
-            return [c for part in parts for c in part]
-        # Larger batches one after another: the engine's workers already keep `concurrency`
-        # requests in flight; fanning out here would multiply that (and the memory held).
-        out: list[Completion] = []
-        for r in singles:
-            out.extend(await self._create(r))
-        return out
+            results = list(await asyncio.gather(*(self._create(r) for r in singles),
+                                                return_exceptions=True))
+        else:
+            # Larger batches one after another: the engine's workers already keep
+            # `concurrency` requests in flight; fanning out here would multiply that (and
+            # the memory held). After a failure the rest would only fail the same way.
+            for r in singles:
+                try:
+                    results.append(await self._create(r))
+                except InfrastructureError as exc:
+                    results.append(exc)
+                    break
+        out: list[Completion | None] = list(answered)
+        failure: BaseException | None = None
+        for got in results:
+            if isinstance(got, BaseException):
+                failure = failure or got
+                out.append(None)
+            else:
+                out.append(got[0])
+        out.extend([None] * (request.n - len(out)))
+        if failure is None:
+            return [c for c in out if c is not None]
+        if not isinstance(failure, InfrastructureError) or \
+                isinstance(failure, (TargetAuthError, TargetNotFoundError)) or \
+                all(c is None for c in out):
+            raise failure
+        raise PartialAnswerError(str(failure), out) from None
 
     def _count_retry(self, attempt: int, exc: BaseException | None, wait_s: float) -> None:
         self.retries += 1
 
+    def request_timeout_s(self, max_tokens: int) -> float:
+        """Seconds one request may take to answer: a fixed `timeout_s` when the target was
+        built with one, else `timeout_base_s + timeout_per_token_s * max_tokens`, so long
+        generations on slow (CPU) servers are not cut off as timeouts."""
+        if self.timeout_s is not None:
+            return self.timeout_s
+        return self.timeout_base_s + self.timeout_per_token_s * max(0, max_tokens)
+
     async def _create(self, request: CompletionRequest) -> list[Completion]:
+        """One HTTP request; its choices (at least one) in index order."""
         client = self._get_client()
         kwargs: dict[str, Any] = {
             "model": self.model,
@@ -217,24 +311,32 @@ class OpenAITarget:
             kwargs["n"] = request.n
         if request.seed is not None:
             kwargs["seed"] = request.seed
+        timeout = httpx2.Timeout(self.request_timeout_s(request.max_tokens), connect=10.0)
+        attempt_s = [0.0]
 
-        async def call() -> Any:
+        async def call() -> httpx2.Response:
             # The official client's own request path (`client.post`: its auth, headers,
             # timeouts and error mapping to openai exceptions) with a plain JSON body. The
             # typed `chat.completions.create` wrapper costs ~3 ms of CPU per request to
             # transform params and validate the response into pydantic models: more than
             # the HTTP itself, and the ceiling on one-sample-a-request throughput
             # (docs/performance.md). The body is the same JSON either way.
+            started = time.perf_counter()
             try:
                 response = await client.post("/chat/completions", body=kwargs,
-                                             cast_to=httpx2.Response)
+                                             cast_to=httpx2.Response,
+                                             options={"timeout": timeout})
+                _ = response.content
             except openai.APIStatusError:
                 self._answered = True
                 raise
+            finally:
+                # Latency of this attempt only: earlier failed attempts and the backoff
+                # between them are not the model's time.
+                attempt_s[0] = time.perf_counter() - started
             self._answered = True
-            return response.content
+            return response
 
-        started = time.perf_counter()
         try:
             response = await call_with_retries(
                 call, policy=self.retry_policy, where=self.base_url, rng=self._rng,
@@ -257,7 +359,7 @@ class OpenAITarget:
             if _is_content_filter_error(exc):
                 return [
                     Completion(text="", finish_reason="content_filter", blocked=True,
-                               latency_s=time.perf_counter() - started)
+                               latency_s=attempt_s[0], seed_sent=request.seed)
                     for _ in range(request.n)
                 ]
             if request.n > 1 and _rejects_n(exc):
@@ -266,17 +368,21 @@ class OpenAITarget:
                 f"{self.base_url} rejected a request for {self.model!r} (HTTP "
                 f"{exc.status_code}): {_body_field(exc, 'message') or exc.message}"
             ) from None
-        latency = time.perf_counter() - started
         try:
-            body = json.loads(response)
+            body = json.loads(response.content)
             choices = sorted(body["choices"], key=lambda c: c.get("index", 0))
+            if not choices:
+                raise ValueError("no choices")
         except (ValueError, KeyError, TypeError, AttributeError):
             raise TargetRequestError(
                 f"{self.base_url} answered with a body that is not an OpenAI chat completion "
-                f"(model {self.model!r}); check --base-url"
+                f"with at least one choice (model {self.model!r}); check --base-url"
             ) from None
+        latency = server_seconds(response.headers, body)
+        if latency is None:
+            latency = attempt_s[0]
         usage = body.get("usage") or {}
-        n_choices = max(1, len(choices))
+        n_choices = len(choices)
         tokens_in = usage.get("prompt_tokens")
         total_out = usage.get("completion_tokens")
         tokens_out = None if total_out is None else total_out // n_choices
@@ -295,5 +401,6 @@ class OpenAITarget:
                 tokens_in=tokens_in,
                 tokens_out=tokens_out,
                 latency_s=latency,
+                seed_sent=request.seed,
             ))
         return out

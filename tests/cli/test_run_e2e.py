@@ -174,3 +174,24 @@ def test_ctrl_c_keeps_what_was_sampled_and_resume_finishes(tmp_path: Path) -> No
     keys = Counter((r["probe_id"], r["context"], r["temperature"], r["sample_index"])
                    for r in iter_sample_dicts(run_dir / "samples.jsonl"))
     assert len(keys) == 5 * 2 * 2 * 60 and max(keys.values()) == 1
+
+
+def test_server_that_ignores_n_scores_every_sample_with_the_seed_sent(tmp_path: Path) -> None:
+    # llama.cpp's and Ollama's servers answer one choice whatever n asks for.
+    server = SimServer("--ignore-n")
+    try:
+        suite = write_small_suite(tmp_path, samples=4)
+        out = tmp_path / "out"
+        proc = harness_cmd("run", str(suite), "--target", "openai:sim-vulnerable",
+                           "--base-url", server.base_url, "--out", str(out))
+    finally:
+        server.stop()
+    assert proc.returncode in (0, 1, 3), proc.stderr
+    run_dir = _run_dirs(out)[0]
+    recs = list(iter_sample_dicts(run_dir / "samples.jsonl"))
+    assert len(recs) == 5 * 2 * 2 * 4
+    assert not [r for r in recs if r["outcome"] == "error"]
+    # every sample was asked for alone, so the seed sent is the sample's own
+    assert all(r["seed_sent"] == r["seed"] for r in recs)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["target"]["n_batching"] is False
