@@ -7,7 +7,7 @@ retry policy. Several samples of one cell are asked for in one request (`n`) unt
 endpoint rejects `n` or answers fewer choices than asked (llama.cpp, Ollama); then the
 target falls back to one sample a request for the rest of the run and `describe()` reports
 `n_batching: false`. Each answer carries the seed its request sent (`seed_sent`), its
-latency is that of the attempt that answered (the server's own figure when it gives one:
+latency is that of the attempt that answered (or llama.cpp's own compute timings when sent:
 docs/servers.md), and request timeouts grow with `max_tokens`.
 
 The API key is read from the environment variable named by `api_key_env` when the
@@ -95,19 +95,11 @@ def _rejects_n(exc: openai.APIStatusError) -> bool:
     return _N_WORD.search(_body_field(exc, "message")) is not None
 
 
-def server_seconds(headers: Any, body: Any) -> float | None:
-    """The time the server says it spent on a request, when it says: OpenAI's and Azure
-    OpenAI's ``openai-processing-ms`` header, or the ``timings`` (``prompt_ms`` +
-    ``predicted_ms``) that llama.cpp's own server adds to the body. It excludes the time a
-    request waited in the server's queue and on the network, which a client cannot see."""
-    raw = headers.get("openai-processing-ms") if headers is not None else None
-    if raw:
-        try:
-            value = float(raw) / 1000.0
-        except ValueError:
-            value = -1.0
-        if value >= 0 and value == value:  # not NaN
-            return value
+def server_seconds(body: Any) -> float | None:
+    """The compute time the server reports for a request, when it does: the ``timings``
+    (``prompt_ms`` + ``predicted_ms``) llama.cpp's own server adds to the body, which
+    exclude the time the request waited for a free slot. (``openai-processing-ms``, sent by
+    OpenAI and by llama-cpp-python, is not used: llama-cpp-python's includes its queue.)"""
     timings = body.get("timings") if isinstance(body, dict) else None
     if isinstance(timings, dict):
         parts = [timings.get("prompt_ms"), timings.get("predicted_ms")]
@@ -378,7 +370,7 @@ class OpenAITarget:
                 f"{self.base_url} answered with a body that is not an OpenAI chat completion "
                 f"with at least one choice (model {self.model!r}); check --base-url"
             ) from None
-        latency = server_seconds(response.headers, body)
+        latency = server_seconds(body)
         if latency is None:
             latency = attempt_s[0]
         usage = body.get("usage") or {}

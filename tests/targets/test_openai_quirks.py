@@ -115,11 +115,9 @@ def test_fixed_timeout_overrides_the_scaling() -> None:
     assert "5 s" in str(t.describe()["request_timeout"])
 
 
-def test_server_seconds_reads_processing_headers_and_llama_cpp_timings() -> None:
-    assert server_seconds({"openai-processing-ms": "250"}, {}) == pytest.approx(0.25)
-    assert server_seconds({}, {"timings": {"prompt_ms": 12.5, "predicted_ms": 87.5}}) \
+def test_server_seconds_reads_llama_cpp_timings_only() -> None:
+    assert server_seconds({"timings": {"prompt_ms": 12.5, "predicted_ms": 87.5}}) \
         == pytest.approx(0.1)
-    assert server_seconds({"openai-processing-ms": "nope"}, {}) is None
-    assert server_seconds({}, {"timings": {"prompt_ms": 1}}) is None
-    assert server_seconds({}, {"choices": []}) is None
-
+    assert server_seconds({"timings": {"prompt_ms": 1}}) is None
+    assert server_seconds({"timings": {"prompt_ms": -1, "predicted_ms": 2}}) is None
+    assert server_seconds({"choices": []}) is None
