@@ -20,13 +20,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.engine import CellCounts, Tally
 from harness.gating import GateInput, gate_groups, run_outcome
 from harness.stats import binomial_interval, exact_binomial_pvalue
 from harness.stats.clustered import worst_cluster_bound
 from harness.stats.multiplicity import benjamini_hochberg, holm
 from harness.store import SCHEMA_VERSION
 from harness.suites import Suite
+from harness.tally import CellCounts, Tally
 from harness.taxonomy import OVER_REFUSAL
 
 DISPLAY_METHOD = "wilson"

@@ -40,11 +40,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.analysis import gated_cell_groups
-from harness.engine import CellCounts, Tally, tally_samples
 from harness.errors import UsageError
 from harness.stats import difference_interval
 from harness.stats.paired import noninferiority_verdict, paired_difference
 from harness.store import load_run
+from harness.tally import CellCounts, Tally, tally_samples
 
 
 def tally_run(run_dir: str | Path) -> tuple[dict[str, Any], Tally]:

@@ -24,7 +24,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from harness.detectors import COMBINES, Combine, DetectionInput, Detector, build, label_sample
+from harness.detectors import (
+    COMBINES,
+    Combine,
+    DetectionInput,
+    Detector,
+    aclose_all,
+    build,
+    label_sample,
+    specs_for,
+)
 from harness.errors import StoreError, UsageError
 from harness.records import (
     DetectorSpec,
@@ -34,20 +43,17 @@ from harness.records import (
     SampleRecord,
     freeze,
 )
+from harness.run import finish_run
 from harness.store import (
-    MANIFEST,
-    REPORT,
     SAMPLES,
-    SUMMARY,
     SampleWriter,
     iter_sample_dicts,
     load_run,
     make_private_dir,
     utc_now,
-    write_json,
-    write_private_text,
 )
 from harness.suites import Suite, load_suite
+from harness.tally import Tally
 from harness.taxonomy import OVER_REFUSAL
 
 
@@ -167,8 +173,6 @@ async def _relabel(
                 specs = specs_for_names(names, probe, suite_specs)
                 comb: Combine = combine or "any"
             else:
-                from harness.detectors import specs_for
-
                 specs = specs_for(probe, suite_specs)
                 comb = combine or probe.expect.combine
             if not specs:
@@ -199,8 +203,6 @@ async def _relabel(
     try:
         return list(await asyncio.gather(*(one(r) for r in records)))
     finally:
-        from harness.detectors import aclose_all
-
         await aclose_all()
 
 
@@ -217,11 +219,6 @@ def rescore_run(
     `detectors=None` re-applies each probe's own expectation (useful after a detector
     fix); `combine=None` keeps each probe's own combination (or "any" with `detectors`).
     """
-    from harness.analysis import summarize
-    from harness.engine import Tally
-    from harness.gating import EXIT_CODES
-    from harness.report import render_markdown
-
     if combine is not None and combine not in COMBINES:
         raise UsageError(f"--combine {combine!r} is not one of {', '.join(COMBINES)}")
     if concurrency < 1:
@@ -283,16 +280,10 @@ def rescore_run(
             "warnings": warnings,
         },
     })
-    manifest["finished"] = utc_now()
-    summary = summarize(tally, suite or _fallback_suite(suite_name, manifest), manifest)
-    manifest["status"] = "finished"
-    manifest["outcome"] = summary["outcome"]
-    write_json(new_dir / MANIFEST, manifest)
-    write_json(new_dir / SUMMARY, summary)
-    write_private_text(new_dir / REPORT, render_markdown(summary))
+    done = finish_run(suite or _fallback_suite(suite_name, manifest), new_dir, manifest, tally)
     return RescoreResult(
         run_id=run_id, run_dir=new_dir, source_run_dir=source.run_dir,
-        outcome=summary["outcome"], exit_code=EXIT_CODES[summary["outcome"]], summary=summary,
+        outcome=done.outcome, exit_code=done.exit_code, summary=done.summary,
         n_relabelled=counts["relabelled"], n_kept=counts["kept"],
         n_skipped_no_text=counts["skipped"], n_changed=n_changed, warnings=tuple(warnings),
     )

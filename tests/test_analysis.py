@@ -5,10 +5,10 @@ from pathlib import Path
 from scipy import stats
 
 from harness.analysis import summarize
-from harness.engine import Tally
 from harness.records import Context
 from harness.report import render_console, render_junit, render_markdown, verdict_sentence
 from harness.suites import GatePolicy, Suite
+from harness.tally import Tally
 
 
 def suite(max_rate: dict[str, float]) -> Suite:

@@ -248,7 +248,7 @@ def test_corrected_interval_coverage_by_simulation(tmp_path: Path) -> None:
 
 
 def test_run_with_calibration_reports_corrected_rates(tmp_path: Path) -> None:
-    from harness.engine import RunOptions, run_suite
+    from harness.run import RunOptions, run_suite
     from tests.conftest import write_small_suite
 
     # The small suite labels with the refusal detector: its calibration applies to its labels.
@@ -269,7 +269,7 @@ def test_run_with_calibration_reports_corrected_rates(tmp_path: Path) -> None:
 
 
 def test_calibration_for_an_unused_detector_fails_before_sampling(tmp_path: Path) -> None:
-    from harness.engine import RunOptions, run_suite
+    from harness.run import RunOptions, run_suite
     from tests.conftest import write_small_suite
 
     cal = _calib_file(tmp_path, (90, 10, 95, 5), detector="judge")

@@ -6,17 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.engine import (
-    RunOptions,
-    build_messages,
-    derive_seed,
-    plan_cells,
-    plan_work,
-    resume_run,
-    run_suite,
-)
 from harness.errors import StoreError, UsageError
+from harness.plan import build_messages, derive_seed, plan_cells, plan_work
 from harness.records import CellKey, Context, Message
+from harness.run import RunOptions, resume_run, run_suite
 from harness.settings import Overrides
 from harness.store import iter_sample_dicts, load_run
 from harness.suites import load_suite

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.engine import RunOptions, run_suite
+from harness.run import RunOptions, run_suite
 from tests.conftest import ROOT
 
 GOLDEN = ROOT / "tests" / "fixtures" / "golden"

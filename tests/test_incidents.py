@@ -14,8 +14,8 @@ from scipy import stats as sps
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
 from harness import incidents, mutators
-from harness.engine import RunOptions
 from harness.errors import InputError, RegistryError, UsageError
+from harness.run import RunOptions
 from harness.suites import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.engine import RunOptions, run_suite
+from harness.run import RunOptions, run_suite
 from harness.settings import Overrides
 from tests.conftest import ROOT, harness_cmd
 

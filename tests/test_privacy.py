@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from harness.engine import RunOptions, run_suite
 from harness.errors import UsageError
 from harness.privacy import (
     capture_draw,
@@ -23,6 +22,7 @@ from harness.privacy import (
     scrub_secrets,
     secret_env_values,
 )
+from harness.run import RunOptions, run_suite
 from tests.conftest import write_small_suite
 
 FAKE_KEY = "sk-test-4f9c2a7b1e0d8c6a5b3f2e1d"

@@ -161,7 +161,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     options = None
     if args.run:
-        from harness.engine import RunOptions
+        from harness.run import RunOptions
         from harness.settings import Overrides
 
         if args.samples is not None and args.samples < 1:

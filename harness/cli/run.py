@@ -60,7 +60,7 @@ def register(sub: Any) -> None:
 
 def run_options_from_args(args: argparse.Namespace) -> Any:
     """RunOptions from parsed flags (flags > environment > suite > defaults)."""
-    from harness.engine import RunOptions, parse_as_of
+    from harness.run import RunOptions, parse_as_of
     from harness.settings import Overrides, parse_temperatures
 
     temps = parse_temperatures(args.temperatures) if args.temperatures else None
@@ -103,7 +103,7 @@ def print_result(result: Any, args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.engine import resume_run, run_suite
+    from harness.run import resume_run, run_suite
 
     if args.max_samples is not None and not args.sequential:
         raise UsageError("--max-samples only applies with --sequential")

@@ -14,8 +14,6 @@ from typing import Any
 from harness.detectors import build as build_detector
 from harness.detectors import label_sample, specs_for
 from harness.detectors.base import DetectionInput, Detector
-from harness.engine._plan import WorkItem, derive_seed
-from harness.engine._tally import Tally
 from harness.errors import (
     InfrastructureError,
     PartialAnswerError,
@@ -23,6 +21,7 @@ from harness.errors import (
     TargetNotFoundError,
     TargetUnreachableError,
 )
+from harness.plan import WorkItem, derive_seed
 from harness.records import (
     Completion,
     CompletionRequest,
@@ -35,6 +34,7 @@ from harness.store import (
     utc_now,
 )
 from harness.suites import Suite
+from harness.tally import Tally
 from harness.targets.base import Target
 
 # --------------------------------------------------------------------------- progress
@@ -118,8 +118,9 @@ class Pacer:
             await asyncio.sleep(delay)
 
 
-class _Runner:
-    """Holds the state of one run while its workers sample."""
+class Sampler:
+    """The state of one sampling pass while its workers sample; after it, `fatal` says why it
+    stopped early (None: the plan was done)."""
 
     def __init__(self, suite: Suite, target: Target, writer: SampleWriter, tally: Tally,
                  run_id: str, progress: Progress, record_transform: Any, concurrency: int = 1):
@@ -246,10 +247,12 @@ class _Runner:
         self.progress.advance(item.count)
 
 
-async def _sample(suite: Suite, target: Target, items: Iterator[WorkItem], writer: SampleWriter,
+async def execute(suite: Suite, target: Target, items: Iterator[WorkItem], writer: SampleWriter,
                   tally: Tally, run_id: str, progress: Progress, transform: Any,
-                  concurrency: int) -> _Runner:
-    runner = _Runner(suite, target, writer, tally, run_id, progress, transform, concurrency)
+                  concurrency: int) -> Sampler:
+    """Sample every work item against `target` with `concurrency` workers, label, count and
+    write each record. Returns the sampler; its `fatal` is set when sampling had to stop."""
+    runner = Sampler(suite, target, writer, tally, run_id, progress, transform, concurrency)
     # One request first, alone: the target learns whether the endpoint accepts `n` before
     # the workers plan their batches (otherwise every worker would hold a rejected batch).
     first = next(items, None)

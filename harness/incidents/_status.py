@@ -90,7 +90,7 @@ def incident_status(name_or_path: str | Path, *, directory: str | Path = INCIDEN
                     run_options: Any = None) -> IncidentStatus:
     """Status of an incident from its latest run (running it first when `run`).
 
-    `run_options` is a `harness.engine.RunOptions` (target, out_dir, ...) used with `run`.
+    `run_options` is a `harness.run.RunOptions` (target, out_dir, ...) used with `run`.
     Raises UsageError when there is no run to read and `run` is false.
     """
     from harness import taxonomy
@@ -100,7 +100,7 @@ def incident_status(name_or_path: str | Path, *, directory: str | Path = INCIDEN
     name = str(block.get("name") or path.stem)
     category = str(block.get("category") or "dangerous-instructions")
     if run:
-        from harness.engine import RunOptions, run_suite
+        from harness.run import RunOptions, run_suite
         from harness.suites import load_suite
 
         options = run_options or RunOptions(target="sim", out_dir=Path(results_dir))

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
+from harness.plan import plan_cells
 from harness.records import Context, DetectorSpec, Message, Probe
 from harness.sim.canon import Analysis
 from harness.sim.model import BAD_CLASSES, SimModel, render
@@ -149,8 +150,6 @@ def truth(
     filter_mode: str = "refuse",
 ) -> dict[str, Any]:
     """True harmful probability per cell and per probe of `suite` under `sim:<profile>`."""
-    from harness.engine import plan_cells  # imported late: the engine imports the targets
-
     model = SimModel(profile, as_of, epoch, filter_mode=filter_mode)  # type: ignore[arg-type]
     cells = [(c.probe, c.context, c.messages, c.temperature) for c in plan_cells(suite)]
     return truth_of_cells(model, cells)

@@ -255,7 +255,7 @@ def run_watch(
 def _run_night(definition: WatchDefinition, files: WatchFiles, entries: list[LedgerEntry],
                night: date, start: date, backfill: bool, progress: bool | None
                ) -> tuple[LedgerEntry, WatchStatus]:
-    from harness.engine import RunOptions, run_suite
+    from harness.run import RunOptions, run_suite
     from harness.settings import Overrides
     from harness.store import new_run_id
     from harness.suites import load_suite
@@ -297,7 +297,7 @@ def _run_night(definition: WatchDefinition, files: WatchFiles, entries: list[Led
 
 def _resume_night(definition: WatchDefinition, files: WatchFiles, entries: list[LedgerEntry],
                   pending: Pending, progress: bool | None) -> tuple[LedgerEntry, WatchStatus]:
-    from harness.engine import RunOptions, resume_run
+    from harness.run import RunOptions, resume_run
 
     run_dir = files.dir / pending.run_dir
     start = definition.start or (min(e.as_of for e in entries) if entries else pending.night)

@@ -8,7 +8,8 @@ from pathlib import Path
 from statsmodels.stats.proportion import confint_proportions_2indep
 
 from harness.compare import compare_group, compare_tallies
-from harness.engine import CellCounts, RunOptions, Tally, run_suite
+from harness.run import RunOptions, run_suite
+from harness.tally import CellCounts, Tally
 from tests.conftest import harness_cmd, write_small_suite
 
 

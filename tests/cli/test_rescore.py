@@ -9,9 +9,9 @@ import pytest
 
 from harness.cli import main
 from harness.detectors.rules import is_refusal
-from harness.engine import RunOptions, run_suite
 from harness.records import SampleRecord
 from harness.rescore import rescore_run, specs_for_names
+from harness.run import RunOptions, run_suite
 from harness.store import SAMPLES, iter_sample_dicts
 
 PROBES = [

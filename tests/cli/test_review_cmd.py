@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.engine import RunOptions, run_suite
+from harness.run import RunOptions, run_suite
 from harness.store import iter_sample_dicts
 from tests.conftest import write_small_suite
 

@@ -85,7 +85,7 @@ def test_infrastructure_error_exits_4(tmp_path: Path, monkeypatch: pytest.Monkey
     def unreachable(*_a: object, **_k: object) -> None:
         raise TargetUnreachableError("cannot reach http://127.0.0.1:9/v1 after 6 attempts")
 
-    monkeypatch.setattr("harness.engine.run_suite", unreachable)
+    monkeypatch.setattr("harness.run.run_suite", unreachable)
     assert main(["watch", "run", "inf", "--as-of", _night(0), "--results", str(res)]) == 4
     assert "cannot reach" in capsys.readouterr().err
 

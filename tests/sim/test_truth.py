@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.engine import build_messages
+from harness.plan import build_messages
 from harness.records import Context, DetectorSpec, Expectation, Message, Probe
 from harness.sim.model import SimModel
 from harness.sim.truth import harmful_probability, truth_of_cells

@@ -23,8 +23,9 @@ from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 
 from harness.compare import compare_group, compare_runs, compare_tallies
-from harness.engine import CellCounts, RunOptions, Tally, run_suite
+from harness.run import RunOptions, run_suite
 from harness.stats import rao_scott_paired_interval
+from harness.tally import CellCounts, Tally
 
 # The compare JSON keys other tools read (DESIGN.md: add fields freely, never drop one).
 GROUP_KEYS = {"key", "paired", "baseline_rate", "candidate_rate", "difference", "low", "high",

@@ -291,7 +291,7 @@ def test_engine_sequential_stops_early_with_the_right_verdict(
     """`run --sequential` on the simulator: the true rate is far from the max rate (patched
     ~3% vs 30%; vulnerable ~20% vs 1%), so the verdict comes with fewer samples than the
     fixed plan (25 probes x 8 samples = 200)."""
-    from harness.engine import RunOptions, run_suite
+    from harness.run import RunOptions, run_suite
 
     suite = tmp_path / "suite.yaml"
     suite.write_text(

@@ -172,14 +172,14 @@ def test_an_interrupted_night_is_pending_and_resume_finishes_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     res = tmp_path / "results"
     _init(res, _suite(tmp_path))
-    import harness.engine as engine
+    import harness.run as run
 
-    real_finish = engine._finish
+    real_finish = run.finish_run
 
     def interrupted(*_a: object, **_k: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(engine, "_finish", interrupted)
+    monkeypatch.setattr(run, "finish_run", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_watch("w", as_of=START, results=res)
     files = watch_files("w", res)
@@ -190,7 +190,7 @@ def test_an_interrupted_night_is_pending_and_resume_finishes_it(
         run_watch("w", as_of=_night(1), results=res)
     with pytest.raises(UsageError, match="not 2026-01-02"):
         run_watch("w", as_of=_night(1), results=res, resume=True)
-    monkeypatch.setattr(engine, "_finish", real_finish)
+    monkeypatch.setattr(run, "finish_run", real_finish)
     entry, _ = run_watch("w", results=res, resume=True)
     assert entry.resumed and entry.as_of == START and entry.run_id == pending.run_id
     assert entry.n == 25 and read_pending(files) is None
@@ -208,7 +208,7 @@ def test_cli_interrupt_names_watch_resume(tmp_path: Path, monkeypatch: pytest.Mo
     def interrupted(*_a: object, **_k: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("harness.engine._finish", interrupted)
+    monkeypatch.setattr("harness.run.finish_run", interrupted)
     assert main(["watch", "run", "w", "--as-of", START.isoformat(), "--quiet",
                  "--results", str(res)]) == 130
     assert "harness watch run w --resume" in capsys.readouterr().err

@@ -124,7 +124,7 @@ def test_infrastructure_failure_appends_nothing(tmp_path: Path, suite: Path,
     def boom(*_a: object, **_k: object) -> None:
         raise TargetUnreachableError("cannot reach http://127.0.0.1:9/v1")
 
-    monkeypatch.setattr("harness.engine.run_suite", boom)
+    monkeypatch.setattr("harness.run.run_suite", boom)
     with pytest.raises(InfrastructureError):
         run_watch("i", as_of=START, results=res)
     assert read_ledger(watch_files("i", res)) == []

@@ -1,0 +1,366 @@
+"""Run orchestration: run_suite, resume_run and the one finish step that rescore shares.
+
+The imperative shell around the engine. It resolves settings, builds the target, makes the
+run folder and manifest, asks the engine to sample (in one pass, or in rounds for
+`--sequential`), then finishes: analysis -> summary.json, report.md, manifest, exit code.
+`harness.rescore` re-labels stored outputs and ends in the same `finish_run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.analysis import sequential_decision, summarize
+from harness.calibration import check_usable, corrected_rates, load_calibration
+from harness.detectors import aclose_all, specs_for
+from harness.engine import Progress, execute
+from harness.errors import StoreError, UsageError
+from harness.gating import EXIT_CODES
+from harness.plan import MAX_BATCH_N, Cell, plan_cells, plan_work
+from harness.privacy import record_transform, scrub_secrets
+from harness.report import render_markdown
+from harness.settings import Overrides, apply_overrides, env_overrides
+from harness.store import (
+    MANIFEST,
+    REPORT,
+    SAMPLES,
+    SCHEMA_VERSION,
+    SUMMARY,
+    RunLock,
+    SampleWriter,
+    load_run,
+    make_private_dir,
+    new_run_id,
+    repair_torn_tail,
+    utc_now,
+    write_json,
+    write_private_text,
+)
+from harness.suites import Suite, load_suite
+from harness.tally import Tally, tally_samples
+from harness.targets import make_target
+from harness.targets.base import Target
+
+__all__ = [
+    "RunOptions",
+    "RunResult",
+    "check_calibration",
+    "finish_run",
+    "parse_as_of",
+    "resolve_suite",
+    "resume_run",
+    "run_suite",
+    "today",
+]
+
+# --------------------------------------------------------------------------- options/results
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run a suite. `overrides` are flag values; environment HARNESS_* sit below them."""
+
+    target: str = "sim"
+    out_dir: Path = Path("results")
+    base_url: str | None = None
+    api_key_env: str | None = None
+    overrides: Overrides = field(default_factory=Overrides)
+    as_of: date | None = None
+    epoch: date | None = None
+    run_id: str | None = None
+    progress: bool | None = None
+    sequential: bool = False
+    max_samples: int | None = None
+    use_env: bool = True
+    calibration: Path | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished run decided, and where its files are."""
+
+    run_id: str
+    run_dir: Path
+    outcome: str
+    exit_code: int
+    summary: dict[str, Any]
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def _manifest(suite: Suite, options: RunOptions, target: Target, run_id: str,
+              started: str) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "harness_version": __version__,
+        "suite": {
+            "name": suite.name,
+            "path": str(suite.path.resolve()) if suite.path else None,
+            "sha256": suite.sha256,
+            "deployment": suite.deployment,
+            "incident": dict(suite.incident) if suite.incident else None,
+        },
+        "target": {"spec": options.target, **target.describe()},
+        "settings": {
+            "samples": suite.samples,
+            "temperatures": list(suite.temperatures),
+            "seed": suite.seed,
+            "concurrency": suite.concurrency,
+            "confidence_level": suite.confidence_level,
+            "max_error_rate": suite.max_error_rate,
+            "max_tokens": suite.max_tokens,
+            "max_rate": dict(suite.max_rate),
+            "gate": {"method": suite.gate.method, "cluster": suite.gate.cluster,
+                     "multiplicity": suite.gate.multiplicity},
+            "storage": suite.storage,
+            "forensic_capture": suite.forensic_capture,
+            "contexts": [c.name for c in suite.contexts],
+            "n_probes": len(suite.probes),
+            "as_of": options.as_of.isoformat() if options.as_of else None,
+            "epoch": options.epoch.isoformat() if options.epoch else None,
+            "sequential": options.sequential,
+            "max_samples": options.max_samples,
+            "base_url": _scrub(options.base_url),
+            "api_key_env": options.api_key_env,
+        },
+        "planned_samples": len(suite.probes) * len(suite.contexts) * len(suite.temperatures)
+        * suite.samples,
+        "started": started,
+        "finished": None,
+        "status": "running",
+    }
+
+
+def _scrub(text: str | None) -> str | None:
+    """A setting with any embedded credential (e.g. ?api_key=...) removed."""
+    return None if text is None else scrub_secrets(text)
+
+
+def resolve_suite(suite: Suite, options: RunOptions) -> Suite:
+    """Apply environment then flag overrides to the suite's settings."""
+    layers = [env_overrides()] if options.use_env else []
+    layers.append(options.overrides)
+    return apply_overrides(suite, *layers)
+
+
+def _make_target(options: RunOptions, concurrency: int) -> Target:
+    return make_target(options.target, base_url=options.base_url,
+                       api_key_env=options.api_key_env, as_of=options.as_of,
+                       epoch=options.epoch, concurrency=concurrency)
+
+
+async def _run_async(suite: Suite, options: RunOptions, target: Target, run_dir: Path,
+                     run_id: str, tally: Tally, done: set[tuple[str, int]] | None,
+                     manifest: dict[str, Any]) -> dict[str, Any]:
+    concurrency = suite.concurrency or 16
+    manifest["target"] = {"spec": options.target, **target.describe()}
+    write_json(run_dir / MANIFEST, manifest)
+    cells = plan_cells(suite)
+    def batch_n() -> int:
+        return MAX_BATCH_N if target.supports_n else 1
+
+    # Storage mode, forensic capture and secret scrubbing (always: keys never reach disk).
+    transform = record_transform(suite.storage, suite.forensic_capture, suite.seed)
+    samples_used = 0
+    sequential_info: dict[str, Any] | None = None
+    t0 = time.monotonic()
+    try:
+        with SampleWriter(run_dir / SAMPLES) as writer:
+            if not options.sequential:
+                total = len(cells) * suite.samples - (len(done) if done else 0)
+                progress = Progress(total, options.progress)
+                items = plan_work(cells, suite.samples, batch_n, done)
+                runner = await execute(suite, target, items, writer, tally, run_id, progress,
+                                       transform, concurrency)
+                progress.close()
+                if runner.fatal is not None:
+                    raise runner.fatal
+            else:
+                sequential_info = await _run_sequential(
+                    suite, options, target, cells, batch_n, writer, tally, run_id, transform,
+                    concurrency, done)
+            samples_used = writer.written
+    finally:
+        await target.aclose()
+        await aclose_all()
+    manifest["target"] = {"spec": options.target, **target.describe()}
+    if sequential_info is not None:
+        manifest["sequential"] = sequential_info
+    manifest["samples_written_this_session"] = samples_used
+    manifest["sampling_seconds"] = round(time.monotonic() - t0, 3)
+    return manifest
+
+
+async def _run_sequential(suite: Suite, options: RunOptions, target: Target, cells: list[Cell],
+                          batch_n: Callable[[], int], writer: SampleWriter, tally: Tally,
+                          run_id: str,
+                          transform: Any, concurrency: int,
+                          done: set[tuple[str, int]] | None) -> dict[str, Any]:
+    """Sample in rounds; stop when the anytime-valid bounds settle every gated group."""
+    fixed_plan = len(cells) * suite.samples
+    budget = options.max_samples or 2 * fixed_plan
+    per_round = max(1, math.ceil(suite.samples / 4))
+    rounds = 0
+    index = 0
+    decision: dict[str, Any] = {"stop": False, "verdicts": {}}
+    previous: Any = None
+    stopped_early = False
+    progress = Progress(budget, options.progress)
+    while True:
+        round_samples = min(per_round, (budget - tally.n) // max(len(cells), 1))
+        if round_samples <= 0:
+            # Budget spent: the last decision stands, marked as such.
+            decision, previous = sequential_decision(tally, suite, previous,
+                                                     budget_exhausted=True)
+            break
+        items = plan_work(cells, round_samples, batch_n, done, start_index=index)
+        runner = await execute(suite, target, items, writer, tally, run_id, progress, transform,
+                               concurrency)
+        if runner.fatal is not None:
+            progress.close()
+            raise runner.fatal
+        index += round_samples
+        rounds += 1
+        decision, previous = sequential_decision(tally, suite, previous)
+        # Stop when every gate is settled, or as soon as one is settled "above": the run is
+        # then breached whatever the others say.
+        if decision["stop"] or decision.get("verdict") == "above":
+            stopped_early = True
+            break
+    progress.close()
+    used = tally.n
+    return {
+        "rounds": rounds,
+        "samples_per_cell_per_round": per_round,
+        "samples_used": used,
+        "fixed_plan_samples": fixed_plan,
+        "samples_saved": max(fixed_plan - used, 0),
+        "budget": budget,
+        "stopped_early": stopped_early,
+        "reason": decision.get("reason"),
+        "method": decision.get("method"),
+        "verdicts": decision.get("verdicts", {}),
+    }
+
+
+def finish_run(suite: Suite, run_dir: Path, manifest: dict[str, Any], tally: Tally,
+               calibration: Path | None = None) -> RunResult:
+    """The one finish step of every run (sampled, resumed or rescored): analyse the tally,
+    write summary.json, report.md and the finished manifest, and map the outcome to an exit
+    code. A calibration adds judge-corrected rates beside the raw ones."""
+    manifest["finished"] = utc_now()
+    summary = summarize(tally, suite, manifest)
+    if calibration is not None:
+        summary["corrected"] = corrected_rates(summary, calibration)
+    manifest["status"] = "finished"
+    manifest["outcome"] = summary["outcome"]
+    write_json(run_dir / MANIFEST, manifest)
+    write_json(run_dir / SUMMARY, summary)
+    write_private_text(run_dir / REPORT, render_markdown(summary))
+    return RunResult(manifest["run_id"], run_dir, summary["outcome"],
+                     EXIT_CODES[summary["outcome"]], summary)
+
+
+def check_calibration(suite: Suite, path: Path) -> None:
+    """Fail before sampling when a calibration cannot apply to this suite's detectors."""
+    doc = load_calibration(path)
+    check_usable(doc, str(path))
+    name = doc.get("detector_name")
+    used = {spec.name for p in suite.probes for spec in specs_for(p, suite.detectors)}
+    if name not in used:
+        raise UsageError(f"--calibration {path} is for detector {name!r}, but this suite labels "
+                         f"with {', '.join(sorted(used))}; add it to the suite's detectors or "
+                         "use a calibration of one of these")
+
+
+def run_suite(suite: Suite | str | Path, options: RunOptions | None = None) -> RunResult:
+    """Run a suite against a target and write `out_dir/<run-id>/`. Blocking.
+
+    Raises InfrastructureError (exit 4) when the target cannot be used; the records already
+    sampled stay on disk and `resume_run` continues from them.
+    """
+    options = options or RunOptions()
+    if not isinstance(suite, Suite):
+        suite = load_suite(suite)
+    suite = resolve_suite(suite, options)
+    if options.sequential and options.max_samples is not None and options.max_samples < 1:
+        raise UsageError("--max-samples must be at least 1")
+    if options.calibration is not None:
+        check_calibration(suite, options.calibration)
+    # The target first: a missing key or bad spec fails before any folder is made.
+    target = _make_target(options, suite.concurrency or 16)
+    started = utc_now()
+    run_id = options.run_id or new_run_id(suite.name)
+    run_dir = make_private_dir(Path(options.out_dir)) / run_id
+    if run_dir.exists():
+        raise UsageError(f"{run_dir} already exists; choose another --run-id or use --resume")
+    make_private_dir(run_dir)
+    tally = Tally()
+    manifest = _manifest(suite, options, target, run_id, started)
+    write_json(run_dir / MANIFEST, manifest)
+    with RunLock(run_dir):
+        manifest = asyncio.run(_run_async(suite, options, target, run_dir, run_id, tally, None,
+                                          manifest))
+        return finish_run(suite, run_dir, manifest, tally, options.calibration)
+
+
+def resume_run(run_dir: str | Path, options: RunOptions | None = None) -> RunResult:
+    """Continue a killed or interrupted run: sample only what is missing, count nothing twice."""
+    run = load_run(run_dir)
+    m = run.manifest
+    suite_path = m.get("suite", {}).get("path")
+    if not suite_path or not Path(suite_path).exists():
+        raise StoreError(f"{run.run_dir}: its suite file {suite_path!r} is gone; restore it to "
+                         "resume")
+    suite = load_suite(suite_path)
+    if suite.sha256 != m["suite"]["sha256"]:
+        raise StoreError(f"{suite_path} changed since run {run.run_id} started (sha256 differs); "
+                         "resuming would mix two suites. Start a new run instead.")
+    s = m["settings"]
+    suite = replace(suite, samples=s["samples"], temperatures=tuple(s["temperatures"]),
+                    seed=s["seed"], concurrency=s.get("concurrency"),
+                    confidence_level=s["confidence_level"])
+    base = options or RunOptions()
+    options = replace(
+        base, target=m["target"]["spec"], out_dir=run.run_dir.parent,
+        base_url=s.get("base_url"), api_key_env=s.get("api_key_env"),
+        as_of=date.fromisoformat(s["as_of"]) if s.get("as_of") else None,
+        epoch=date.fromisoformat(s["epoch"]) if s.get("epoch") else None,
+        overrides=Overrides(), use_env=False)
+    with RunLock(run.run_dir):
+        removed = repair_torn_tail(run.samples_path)
+        tally, done = tally_samples(run.samples_path)
+        m["resumed"] = [*m.get("resumed", []), {"at": utc_now(), "samples_present": len(done),
+                                                 "torn_bytes_removed": removed}]
+        m["status"] = "running"
+        target = _make_target(options, suite.concurrency or 16)
+        manifest = asyncio.run(_run_async(suite, options, target, run.run_dir, run.run_id, tally,
+                                          done, m))
+        return finish_run(suite, run.run_dir, manifest, tally, options.calibration)
+
+
+def parse_as_of(text: str | None) -> date | None:
+    """Parse a YYYY-MM-DD flag value."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--as-of {text!r} is not a date; use YYYY-MM-DD") from None
+
+
+def today() -> date:
+    """The current UTC date (the one place the engine reads the clock for dates)."""
+    return datetime.now(UTC).date()
+
+
