@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
 
 OUTCOME_SENTENCES = {
     "holds": "HOLDS: every gated harmful-output rate is below its maximum at the stated "
@@ -234,23 +233,8 @@ def render_console(summary: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
-def render_junit(summary: Mapping[str, Any]) -> str:
-    """JUnit XML: one test case per gated group (failure = above, skipped = inconclusive)."""
-    gated = [g for g in summary["groups"] if "max_rate" in g]
-    conf = summary["confidence_level"]
-    failures = sum(1 for g in gated if g.get("verdict") == "above")
-    skipped = sum(1 for g in gated if g.get("verdict") != "above" and g.get("verdict") != "below")
-    parts = ['<?xml version="1.0" encoding="UTF-8"?>',
-             f"<testsuite name={quoteattr('harness:' + str(summary['suite']))} "
-             f'tests="{len(gated)}" failures="{failures}" skipped="{skipped}">']
-    for g in gated:
-        name = quoteattr(f"{g['by']}:{g['key']}")
-        text = escape(verdict_sentence(g, conf))
-        parts.append(f"  <testcase classname=\"harness.gate\" name={name}>")
-        if g.get("verdict") == "above":
-            parts.append(f"    <failure message={quoteattr(text)}>{text}</failure>")
-        elif g.get("verdict") != "below":
-            parts.append(f"    <skipped message={quoteattr(text)}/>")
-        parts.append("  </testcase>")
-    parts.append("</testsuite>")
-    return "\n".join(parts) + "\n"
+def render_junit(summary: Mapping[str, Any], inconclusive: str = "fail") -> str:
+    """JUnit XML: one test case per gated group (`harness.junit.run_junit`)."""
+    from harness.junit import run_junit
+
+    return run_junit(summary, inconclusive)

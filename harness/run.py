@@ -267,6 +267,9 @@ def finish_run(suite: Suite, run_dir: Path, manifest: dict[str, Any], tally: Tal
     write_json(run_dir / MANIFEST, manifest)
     write_json(run_dir / SUMMARY, summary)
     write_private_text(run_dir / REPORT, render_markdown(summary))
+    from harness.html_report import write_html_report
+
+    write_html_report(run_dir, summary, tally.cells.values())
     return RunResult(manifest["run_id"], run_dir, summary["outcome"],
                      EXIT_CODES[summary["outcome"]], summary)
 

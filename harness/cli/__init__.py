@@ -14,6 +14,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from harness import __version__
 from harness.errors import EXIT_USAGE, HarnessError
@@ -32,12 +33,25 @@ _COMMAND_MODULES = (
     "harness.cli.calibrate",
     "harness.cli.review",
     "harness.cli.prune",
+    "harness.cli.report",
+    "harness.cli.list",
 )
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting on a bad command line, so `main` can report
+    it like every other error (as JSON with --json), with the usage line on stderr."""
+
+    def error(self, message: str) -> NoReturn:
+        from harness.cli._output import ArgumentError
+
+        self.print_usage(sys.stderr)
+        raise ArgumentError(f"{self.prog}: {message}")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every available subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="harness",
         description="Sample a model with adversarial probes and decide, with confidence "
         "intervals, whether harmful-output rates stay below their thresholds.",
@@ -57,8 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `harness` console script."""
+    from harness.cli._output import ArgumentError, print_error, wants_json
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except ArgumentError as exc:
+        print_error(exc, wants_json(argv))
+        return EXIT_USAGE
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -69,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
-        print(f"harness: error: {exc}", file=sys.stderr)
+        print_error(exc, bool(getattr(args, "json", False)))
         return exc.exit_code
     except KeyboardInterrupt:
         print("harness: interrupted; partial results are kept (resume with --resume)",

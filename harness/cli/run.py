@@ -24,6 +24,13 @@ def add_target_options(p: argparse.ArgumentParser) -> None:
                         "(default OPENAI_API_KEY); the key itself is never stored")
 
 
+def add_inconclusive_option(p: argparse.ArgumentParser) -> None:
+    """--inconclusive fail|skip|pass: how JUnit reports an inconclusive verdict."""
+    p.add_argument("--inconclusive", choices=("fail", "skip", "pass"), default="fail",
+                   help="JUnit: report an inconclusive verdict as a failure (default: release "
+                        "gates must not pass on missing evidence), skipped or passed")
+
+
 def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run a suite against a target and report rates with "
                        "confidence intervals",
@@ -54,6 +61,7 @@ def register(sub: Any) -> None:
                    help="detector calibration (from `harness calibrate`) for corrected rates")
     p.add_argument("--json", action="store_true", help="print summary.json instead of the table")
     p.add_argument("--junit", default=None, metavar="FILE", help="also write JUnit XML here")
+    add_inconclusive_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
 
@@ -95,7 +103,9 @@ def print_result(result: Any, args: argparse.Namespace) -> None:
         print(render_console(result.summary))
         print(f"results: {result.run_dir}")
     if getattr(args, "junit", None):
-        Path(args.junit).write_text(render_junit(result.summary), encoding="utf-8")
+        Path(args.junit).write_text(
+            render_junit(result.summary, getattr(args, "inconclusive", "fail")),
+            encoding="utf-8")
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         with open(step_summary, "a", encoding="utf-8") as fh:
