@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from harness.engine import RunOptions, run_suite
+from harness.run import RunOptions, run_suite
 from harness.html_report import REPORT_HTML
 from tests.conftest import ROOT, write_small_suite
 

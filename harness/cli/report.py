@@ -77,7 +77,7 @@ def render_run_report(run_dir: str | Path, fmt: str, *, inconclusive: str = "fai
         from harness.junit import run_junit
 
         return run_junit(summary, inconclusive)
-    from harness.engine import tally_samples
+    from harness.tally import tally_samples
     from harness.html_report import render_html
 
     samples = run.run_dir / SAMPLES

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.engine import RunOptions, run_suite
+from harness.run import RunOptions, run_suite
 from tests.conftest import write_small_suite
 
 
