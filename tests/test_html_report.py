@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.run import RunOptions, run_suite
-from harness.tally import tally_samples
 from harness.html_report import REPORT_HTML, plain_verdict, render_html
 from harness.plots import context_category_grid, deciding_bound, forest_rows
+from harness.run import RunOptions, run_suite
+from harness.tally import tally_samples
 from tests.conftest import write_small_suite
 
 

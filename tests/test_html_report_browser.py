@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from harness.run import RunOptions, run_suite
 from harness.html_report import REPORT_HTML
+from harness.run import RunOptions, run_suite
 from tests.conftest import ROOT, write_small_suite
 
 CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"),

@@ -77,8 +77,8 @@ def render_run_report(run_dir: str | Path, fmt: str, *, inconclusive: str = "fai
         from harness.junit import run_junit
 
         return run_junit(summary, inconclusive)
-    from harness.tally import tally_samples
     from harness.html_report import render_html
+    from harness.tally import tally_samples
 
     samples = run.run_dir / SAMPLES
     cells = tally_samples(samples)[0].cells.values() if samples.is_file() else None
