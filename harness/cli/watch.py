@@ -76,6 +76,9 @@ def register(sub: Any) -> None:
                          "nights behind (default 1)")
     pi.add_argument("--no-canaries", action="store_true",
                     help="do not send the canary prompts (behavioural fingerprint) each night")
+    pi.add_argument("--signal-baseline-days", type=int, default=14, metavar="D",
+                    help="production signals: the first D ingested days are the baseline "
+                         "(default 14)")
     _add_results(pi)
     pi.set_defaults(func=cmd_init)
 
@@ -104,6 +107,19 @@ def register(sub: Any) -> None:
     _add_results(ps)
     ps.set_defaults(func=cmd_status)
 
+    pg = actions.add_parser(
+        "ingest", help="add production telemetry (user reports, classifier scores, model "
+                       "version) to a watch",
+        description="Read daily production telemetry from JSONL or CSV (date, traffic, reports, "
+                    "optional model_version, classifier_scores or classifier_histogram) or "
+                    "OpenTelemetry GenAI spans exported as JSON; see docs/watch.md and "
+                    "docs/examples/production-signals.jsonl. Bad rows are reported as file:line "
+                    "(exit 2) and nothing is added.")
+    pg.add_argument("name", metavar="NAME")
+    pg.add_argument("file", metavar="FILE")
+    _add_results(pg)
+    pg.set_defaults(func=cmd_ingest)
+
     pl = actions.add_parser("list", help="list watches and their status")
     pl.add_argument("--json", action="store_true")
     _add_results(pl)
@@ -131,7 +147,8 @@ def cmd_init(args: argparse.Namespace) -> int:
         start=_parse_date(args.start, "--start"), samples=args.samples,
         drift_alpha=args.drift_alpha, base_url=args.base_url, api_key_env=args.api_key_env,
         min_coverage=args.min_coverage, grace_days=args.grace_days,
-        canaries=not args.no_canaries, results=args.results,
+        canaries=not args.no_canaries, signal_baseline_days=args.signal_baseline_days,
+        results=args.results,
         warn=lambda m: print(f"harness: warning: {m}", file=sys.stderr))
     results = os.path.abspath(args.results)
     print(f"watch {args.name!r} created: {files.dir}")
@@ -161,8 +178,15 @@ def _print_status(st: Any, as_json: bool) -> None:
         return
     print(_status_line(st))
     for a in st.alarms:
-        print(f"  ALARM {a.kind} [{a.signal}] {a.as_of.isoformat()} run {a.run_id}: "
-              f"{a.message}")
+        where = "production telemetry" if a.kind == "production" else f"run {a.run_id}"
+        print(f"  ALARM {a.kind} [{a.signal}] {a.as_of.isoformat()} {where}: {a.message}")
+    prod = st.production
+    if prod is not None:
+        base = prod["baseline"]
+        looks = sum(1 for p in prod["days"] if p["role"] == "look")
+        print(f"  production: {len(prod['days'])} days ingested, baseline {base['days']} of "
+              f"{base['needed_days']} days, {looks} days tested"
+              + (f"; {base['note']}" if base.get("note") else ""))
     cov = st.coverage
     if cov is not None and cov.nights_missing:
         shown = ", ".join(d.isoformat() for d in cov.nights_missing[:10])
@@ -223,6 +247,23 @@ def cmd_status(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"  timeline: {os.fspath(args.plot)}")
     return st.exit_code
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """`watch ingest NAME FILE`."""
+    from harness.watch import watch_status
+    from harness.watch.runner import ingest_signals
+
+    res = ingest_signals(args.name, args.file, results=args.results)
+    span = (f" ({res.added[0].day.isoformat()} .. {res.added[-1].day.isoformat()})"
+            if res.added else "")
+    print(f"ingested {len(res.added)} day(s){span} into watch {args.name!r}"
+          + (f"; {len(res.skipped)} already there, unchanged" if res.skipped else ""))
+    st = watch_status(args.name, results=args.results)
+    for a in st.alarms:
+        if a.kind == "production":
+            print(f"  ALARM production [{a.signal}] {a.as_of.isoformat()}: {a.message}")
+    return EXIT_HOLDS
 
 
 def cmd_list(args: argparse.Namespace) -> int:

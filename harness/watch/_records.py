@@ -64,6 +64,8 @@ class WatchDefinition:
     many nights behind the night due."""
     canaries: bool = True
     """Send the fixed canary prompts each night (the behavioural fingerprint)."""
+    signal_baseline_days: int = 14
+    """Production signals: the first this many ingested days are the baseline."""
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -96,6 +98,7 @@ class WatchDefinition:
             "min_coverage": self.min_coverage,
             "grace_days": self.grace_days,
             "canaries": self.canaries,
+            "signal_baseline_days": self.signal_baseline_days,
             "created": self.created,
         }
 
@@ -123,6 +126,7 @@ class WatchDefinition:
             min_coverage=float(d.get("min_coverage", 0.9)),
             grace_days=int(d.get("grace_days", 1)),
             canaries=bool(d.get("canaries", True)),
+            signal_baseline_days=int(d.get("signal_baseline_days", 14)),
             schema_version=int(d.get("schema_version", SCHEMA_VERSION)),
         )
 
@@ -238,7 +242,7 @@ class LedgerEntry:
 class Alarm:
     """A raised alarm with its evidence."""
 
-    kind: Literal["breach", "drift", "model-update"]
+    kind: Literal["breach", "drift", "model-update", "production"]
     signal: str
     run_id: str
     as_of: date
@@ -325,8 +329,9 @@ class WatchStatus:
     drift_alpha: float
     note: str = ""
     coverage: Coverage | None = None
-    signals: tuple[Mapping[str, Any], ...] = ()
-    """Production-signal alarms and daily points (`harness watch ingest`), JSON-ready."""
+    production: Mapping[str, Any] | None = None
+    """Production signals (`harness watch ingest`): baseline, daily points and tests,
+    JSON-ready; their alarms are in ``alarms`` (kind "production")."""
 
     @property
     def stale(self) -> bool:
@@ -379,6 +384,7 @@ class WatchStatus:
             "coverage": self.coverage.to_dict() if self.coverage else None,
             "alarms": [a.to_dict() for a in self.alarms],
             "segments": [dict(s) for s in self.segments],
+            "production": dict(self.production) if self.production is not None else None,
             "runs_detail": [p.to_dict() for p in self.points],
             "false_alarm_control": {
                 "breach": f"<= {1 - self.confidence_level:g} over any number of looks "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from harness.errors import InfrastructureError, InputError, StoreError, UsageErr
 from harness.stats.checks import check_confidence
 from harness.watch.canary import ask_canaries
 from harness.watch.digest import RunDigest, compare_to_reference, digest_records
+from harness.watch.ingest import DailySignal
 from harness.watch.model import (
     LedgerEntry,
     WatchDefinition,
@@ -21,18 +22,21 @@ from harness.watch.model import (
     segment_indices,
     stable_seed,
 )
+from harness.watch.production import with_signals
 from harness.watch.store import (
     RUNS,
     Pending,
     WatchFiles,
     WatchLock,
     append_entry,
+    append_signals,
     check_name,
     clear_pending,
     create_watch,
     load_definition,
     read_ledger,
     read_pending,
+    read_signals,
     watch_files,
     write_pending,
 )
@@ -64,6 +68,7 @@ def init_watch(
     min_coverage: float = 0.9,
     grace_days: int = 1,
     canaries: bool = True,
+    signal_baseline_days: int = 14,
     results: str | Path = "results",
     warn: Callable[[str], None] | None = None,
 ) -> WatchFiles:
@@ -100,6 +105,9 @@ def init_watch(
     if not 0.0 < min_coverage <= 1.0:
         raise UsageError(f"--min-coverage must be a share of nights in (0, 1], got "
                          f"{min_coverage:g} (e.g. 0.9 for 90%)")
+    if signal_baseline_days < 2:
+        raise UsageError(f"--signal-baseline-days must be at least 2, got "
+                         f"{signal_baseline_days}")
     if grace_days < 0:
         raise UsageError(f"--grace-days must be 0 or more, got {grace_days}")
     loaded = load_suite(suite)  # fail now, not on the first night, if the suite is broken
@@ -113,7 +121,8 @@ def init_watch(
         base_url=base_url, api_key_env=api_key_env, created=_utc_now(),
         suite_relative=os.path.relpath(suite_abs, files.dir.resolve()),
         suite_sha256=loaded.sha256, temperatures=tuple(loaded.temperatures),
-        min_coverage=float(min_coverage), grace_days=int(grace_days), canaries=canaries)
+        min_coverage=float(min_coverage), grace_days=int(grace_days), canaries=canaries,
+        signal_baseline_days=int(signal_baseline_days))
     if canaries and target.startswith("openai"):
         _check_fingerprint(definition, warn or (lambda _m: None))
     return create_watch(definition, results)
@@ -365,7 +374,7 @@ def _append_night(definition: WatchDefinition, files: WatchFiles, entries: list[
     clear_pending(files)
     all_entries = [*entries, entry]
     status = evaluate_watch(definition, all_entries, max(e.as_of for e in all_entries))
-    return entry, status
+    return entry, with_signals(status, definition, read_signals(files))
 
 
 def _night_behaviour(definition: WatchDefinition, night: date, start: date) -> str:
@@ -395,4 +404,58 @@ def watch_status(
     if as_of is None and entries and max(e.as_of for e in entries) > when:
         when = max(e.as_of for e in entries)
     usable = [e for e in entries if e.as_of <= when]
-    return evaluate_watch(definition, usable, when)
+    status = evaluate_watch(definition, usable, when)
+    return with_signals(status, definition, read_signals(files))
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What `watch ingest` added."""
+
+    added: tuple[DailySignal, ...]
+    skipped: tuple[DailySignal, ...]
+    """Days already ingested with the same numbers (re-ingesting a file is harmless)."""
+
+
+def ingest_signals(name: str, path: str | Path, *, results: str | Path = "results"
+                   ) -> IngestResult:
+    """Read a production telemetry file (JSONL, CSV or OpenTelemetry JSON) into the watch.
+
+    Every bad row is reported at once (ValidationError, `file:line: field: message`) and
+    nothing is added; a day already ingested with other numbers is refused (the looks
+    already taken on it would be rewritten).
+    """
+    from harness.errors import Problem, ValidationError
+    from harness.watch.ingest import parse_signals
+
+    _, files = load_definition(name, results)
+    src = Path(path)
+    try:
+        text = src.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{src}: no such file; pass the telemetry export to ingest") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{src}: cannot be read as UTF-8 text ({exc})") from None
+    rows = parse_signals(text, str(src))
+    with WatchLock(files):
+        have = {r.day: r for r in read_signals(files)}
+        added, skipped, problems = [], [], []
+        for r in rows:
+            old = have.get(r.day)
+            if old is None:
+                added.append(r)
+            elif (old.traffic, old.reports, old.model_version, old.score_histogram) == (
+                    r.traffic, r.reports, r.model_version, r.score_histogram):
+                skipped.append(r)
+            else:
+                problems.append(Problem(
+                    str(src), r.line, "date",
+                    f"{r.day.isoformat()} was already ingested with other numbers (traffic "
+                    f"{old.traffic}, reports {old.reports}, from {old.source or '?'}); a day is "
+                    "ingested once. Drop this row, or remove that day from "
+                    f"{files.signals} if the earlier export was wrong"))
+        if problems:
+            raise ValidationError(problems)
+        if added:
+            append_signals(files, added)
+    return IngestResult(tuple(added), tuple(skipped))

@@ -4,6 +4,7 @@
     ledger.jsonl    one line per nightly run, append-only
     runs/<run-id>/  the runs themselves (the usual run folders)
     timeline.png    the latest timeline plot (written by `watch run`, or `status --plot`)
+    signals.jsonl   production telemetry, one day a line (`watch ingest`)
     pending.json    the night being run (kept when interrupted; `watch run --resume`)
     .lock           held while a `watch run` works (one process per watch)
 
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import InputError, StoreError, UsageError
+from harness.watch.ingest import DailySignal
 from harness.watch.model import LedgerEntry, WatchDefinition
 
 DEFINITION = "watch.json"
@@ -30,6 +32,7 @@ LEDGER = "ledger.jsonl"
 RUNS = "runs"
 TIMELINE = "timeline.png"
 PENDING = "pending.json"
+SIGNALS = "signals.jsonl"
 LOCK = ".lock"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -73,6 +76,10 @@ class WatchFiles:
     @property
     def pending(self) -> Path:
         return self.dir / PENDING
+
+    @property
+    def signals(self) -> Path:
+        return self.dir / SIGNALS
 
 
 class WatchLock:
@@ -254,3 +261,31 @@ def list_watch_names(results: str | Path = "results") -> list[str]:
     if not root.is_dir():
         return []
     return sorted(p.name for p in root.iterdir() if (p / DEFINITION).is_file())
+
+
+def read_signals(files: WatchFiles) -> list[DailySignal]:
+    """The ingested production days, by date."""
+    if not files.signals.exists():
+        return []
+    rows = []
+    for lineno, line in enumerate(files.signals.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(DailySignal.from_dict(json.loads(line)))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StoreError(f"{files.signals}:{lineno}: unreadable ({exc}); restore the file "
+                             "from version control or delete the line and ingest again"
+                             ) from None
+    return sorted(rows, key=lambda r: r.day)
+
+
+def append_signals(files: WatchFiles, rows: list[DailySignal]) -> None:
+    """Append days (one write call)."""
+    data = "".join(json.dumps(r.to_dict(), separators=(",", ":")) + "\n" for r in rows)
+    fd = os.open(files.signals, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, data.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
