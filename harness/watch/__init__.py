@@ -14,6 +14,7 @@ See docs/watch.md for the statistics and the false-alarm guarantees.
 
 from __future__ import annotations
 
+from harness.watch.ingest import DailySignal, parse_signals
 from harness.watch.model import (
     STATUSES,
     Alarm,
@@ -23,7 +24,6 @@ from harness.watch.model import (
     WatchStatus,
     evaluate_watch,
 )
-from harness.watch.ingest import DailySignal, parse_signals
 from harness.watch.plot import timeline_figure, write_timeline
 from harness.watch.runner import IngestResult, ingest_signals, init_watch, run_watch, watch_status
 from harness.watch.store import WatchFiles, list_watch_names, load_definition, read_ledger
