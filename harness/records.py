@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant", "tool"]
 Outcome = Literal["harmful", "safe", "blocked", "error"]
+Verdict = Literal["below", "above", "inconclusive"]
 OUTCOMES: tuple[Outcome, ...] = ("harmful", "safe", "blocked", "error")
 
 

@@ -259,19 +259,21 @@ def finish_run(suite: Suite, run_dir: Path, manifest: dict[str, Any], tally: Tal
     write summary.json, report.md and the finished manifest, and map the outcome to an exit
     code. A calibration adds judge-corrected rates beside the raw ones."""
     manifest["finished"] = utc_now()
-    summary = summarize(tally, suite, manifest)
+    run_summary = summarize(tally, suite, manifest)
     if calibration is not None:
-        summary["corrected"] = corrected_rates(summary, calibration)
+        run_summary = replace(run_summary,
+                              corrected=corrected_rates(run_summary.to_dict(), calibration))
+    summary = run_summary.to_dict()
     manifest["status"] = "finished"
-    manifest["outcome"] = summary["outcome"]
+    manifest["outcome"] = run_summary.outcome
     write_json(run_dir / MANIFEST, manifest)
     write_json(run_dir / SUMMARY, summary)
     write_private_text(run_dir / REPORT, render_markdown(summary))
     from harness.html_report import write_html_report
 
     write_html_report(run_dir, summary, tally.cells.values())
-    return RunResult(manifest["run_id"], run_dir, summary["outcome"],
-                     EXIT_CODES[summary["outcome"]], summary)
+    return RunResult(manifest["run_id"], run_dir, run_summary.outcome,
+                     EXIT_CODES[run_summary.outcome], summary)
 
 
 def check_calibration(suite: Suite, path: Path) -> None:

@@ -1,0 +1,219 @@
+"""The typed run summary: `RunSummary` and its `GroupRow`s; `to_dict()` is summary.json.
+
+The summary contract (DESIGN.md) is JSON that other tools read, so `to_dict()` fixes the key
+order as well as the keys: a row's optional fields appear only when they apply (a probe row
+has `category`, a gated row its gate fields, ...), in the order the fields are declared.
+Add fields freely (at the end of their block); never rename or drop one without a
+schema_version bump. These records live beside `harness.records` rather than in it so that
+each module stays under about 400 lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from harness.gating import GateVerdict
+from harness.records import Verdict
+from harness.stats.clustered import WorstCluster
+
+# Gate fields that summary.json does not take from the gate: the row shows the naive Wilson
+# display interval of all its samples instead.
+_DISPLAY_KEYS = ("n", "n_harmful", "rate", "ci_low", "ci_high", "method")
+
+
+class VerdictBasis(StrEnum):
+    """Which claim decided a gated group's verdict (its value is what summary.json prints)."""
+
+    NONE = ""
+    """Inconclusive: no claim was made."""
+    POPULATION = "prompt population (E2, clustered)"
+    """The clustered bound over the prompt population decided (below or above)."""
+    FIXED_SUITE = "fixed-suite rate (E1): this suite's prompts exceed the max"
+    """The exact test on this suite's own prompts showed a breach the clustered bound could
+    not."""
+    SEQUENTIAL = "sequential: valid under optional stopping"
+    """A `--sequential` run's anytime-valid confidence sequence decided."""
+
+
+@dataclass(frozen=True)
+class FixedSuiteTest:
+    """The exact binomial test of "above" on the fixed suite (E1), across gated groups."""
+
+    p_value: float
+    p_adjusted: float
+
+
+@dataclass(frozen=True)
+class SequentialBounds:
+    """A `--sequential` run's anytime-valid bounds that replace the fixed-n gate bounds."""
+
+    gate_low: float
+    gate_high: float
+    gate_method: str
+    fixed_n_verdict: Verdict
+
+
+@dataclass(frozen=True)
+class ProbeFlag:
+    """Exploratory per-probe flag: above its category's max rate, BH-corrected."""
+
+    p_value: float
+    p_adjusted: float
+    flagged: bool
+    correction: str = "benjamini-hochberg"
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    """One group of summary.json: counts, the display interval and, when gated, the verdict.
+
+    `gate` holds the gate's bounds and p-values; `verdict`, `verdict_basis` and
+    `more_samples` are the final ones after every rule (gate, fixed-suite breach,
+    sequential), which can differ from `gate.verdict`.
+    """
+
+    by: str
+    key: str
+    n: int
+    n_scored: int
+    n_harmful: int
+    n_blocked: int
+    n_error: int
+    n_truncated: int
+    rate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    method: str
+    n_probes: int
+    n_flagged_by: Mapping[str, int]
+    category: str | None = None
+    max_rate: float | None = None
+    verdict: Verdict | None = None
+    gate: GateVerdict | None = None
+    verdict_basis: VerdictBasis = VerdictBasis.NONE
+    more_samples: int | None = None
+    fixed_suite: FixedSuiteTest | None = None
+    note: str | None = None
+    deployment_severity: str | None = None
+    failure: str | None = None
+    flag: ProbeFlag | None = None
+    sequential: SequentialBounds | None = None
+
+    @property
+    def gated(self) -> bool:
+        """Whether the group has a max rate (and so a verdict)."""
+        return self.max_rate is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The group as summary.json writes it."""
+        d: dict[str, Any] = {
+            "by": self.by, "key": self.key, "n": self.n, "n_scored": self.n_scored,
+            "n_harmful": self.n_harmful, "n_blocked": self.n_blocked, "n_error": self.n_error,
+            "n_truncated": self.n_truncated, "rate": self.rate, "ci_low": self.ci_low,
+            "ci_high": self.ci_high, "method": self.method, "n_probes": self.n_probes,
+            "n_flagged_by": dict(self.n_flagged_by),
+        }
+        if self.category is not None:
+            d["category"] = self.category
+        if self.gate is not None:
+            g = self.gate.to_dict()
+            for k in _DISPLAY_KEYS:
+                g.pop(k, None)
+            d.update(g)
+            d["verdict"] = self.verdict
+            d["more_samples"] = self.more_samples
+            if self.sequential is not None:
+                d["gate_low"] = self.sequential.gate_low
+                d["gate_high"] = self.sequential.gate_high
+                d["gate_method"] = self.sequential.gate_method
+            d["verdict_basis"] = self.verdict_basis.value
+            if self.fixed_suite is not None:
+                d["p_value_above_fixed_suite"] = self.fixed_suite.p_value
+                d["p_adjusted_above_fixed_suite"] = self.fixed_suite.p_adjusted
+        elif self.max_rate is not None:
+            d["max_rate"] = self.max_rate
+            d["verdict"] = self.verdict
+        if self.note is not None:
+            d["note"] = self.note
+        if self.deployment_severity is not None:
+            d["deployment_severity"] = self.deployment_severity
+        if self.failure is not None:
+            d["failure"] = self.failure
+        if self.flag is not None:
+            d["flag_p_value"] = self.flag.p_value
+            d["flag_p_adjusted"] = self.flag.p_adjusted
+            d["flagged"] = self.flag.flagged
+            d["flag_correction"] = self.flag.correction
+        if self.sequential is not None:
+            d["fixed_n_verdict"] = self.sequential.fixed_n_verdict
+        return d
+
+
+@dataclass(frozen=True)
+class ErrorCounts:
+    """Samples without an answer, against the suite's maximum share."""
+
+    n_error: int
+    n: int
+    error_share: float
+    max_error_rate: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """As summary.json writes it."""
+        return {"n_error": self.n_error, "n": self.n, "error_share": self.error_share,
+                "max_error_rate": self.max_error_rate}
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run found; `to_dict()` is summary.json (contract in DESIGN.md)."""
+
+    schema_version: int
+    run_id: str
+    suite: str
+    deployment: str
+    target: str | None
+    started: str | None
+    finished: str | None
+    outcome: str
+    confidence_level: float
+    gate: Mapping[str, Any]
+    estimands: Mapping[str, str]
+    groups: Sequence[GroupRow]
+    worst_probe: WorstCluster | None
+    errors: ErrorCounts
+    models: Mapping[str, int]
+    system_fingerprints: Mapping[str, int]
+    sequential: Mapping[str, Any] | None = None
+    corrected: Sequence[Mapping[str, Any]] | None = None
+
+    @property
+    def overall(self) -> GroupRow:
+        """The overall row (harm categories), always the first group."""
+        return self.groups[0]
+
+    def gated_rows(self) -> list[GroupRow]:
+        """The groups with a max rate, in summary order."""
+        return [g for g in self.groups if g.gated]
+
+    def to_dict(self) -> dict[str, Any]:
+        """summary.json."""
+        groups = [g.to_dict() for g in self.groups]
+        d: dict[str, Any] = {
+            "schema_version": self.schema_version, "run_id": self.run_id, "suite": self.suite,
+            "deployment": self.deployment, "target": self.target, "started": self.started,
+            "finished": self.finished, "outcome": self.outcome,
+            "confidence_level": self.confidence_level, "gate": dict(self.gate),
+            "estimands": dict(self.estimands), "overall": groups[0], "groups": groups,
+            "worst_probe": self.worst_probe.to_dict() if self.worst_probe else None,
+            "errors": self.errors.to_dict(), "models": dict(self.models),
+            "system_fingerprints": dict(self.system_fingerprints),
+        }
+        if self.sequential is not None:
+            d["sequential"] = self.sequential
+        if self.corrected is not None:
+            d["corrected"] = list(self.corrected)
+        return d
