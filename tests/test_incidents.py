@@ -76,6 +76,47 @@ def test_create_incident_writes_a_loadable_suite(tmp_path: Path) -> None:
     assert again.probes_path.read_text() == created.probes_path.read_text()
 
 
+def test_planned_calls_are_what_a_run_of_the_written_suite_samples(tmp_path: Path) -> None:
+    from harness.engine import plan_cells
+
+    prompts = write_prompts(tmp_path)
+    created = incidents.create_incident(
+        "plan-check", prompts, variants=4, seed=1, directory=tmp_path / "inc",
+        controls=ROOT / "probes/library/over-refusal.jsonl", samples=3, now=NOW)
+    plan = created.plan
+    assert plan is not None
+    suite = load_suite(created.suite_path)
+    cells = plan_cells(suite)
+    # independent count: the cells the engine plans for the written suite x samples per cell
+    assert plan.calls == plan.run_samples == len(cells) * suite.samples
+    assert plan.n_probes == len(suite.probes)
+    assert plan.n_controls == sum(p.category == "over-refusal" for p in suite.probes) > 0
+    assert "(2 exact + 8 variants + " in plan.describe()
+
+
+def test_max_calls_refuses_a_bigger_plan_and_writes_nothing(tmp_path: Path) -> None:
+    from tests.conftest import harness_cmd
+
+    prompts = write_prompts(tmp_path)
+    d = tmp_path / "inc"
+    proc = harness_cmd("incident", "new", "too-big", "--prompts", str(prompts), "--dir", str(d),
+                       "--no-controls", "--variants", "3", "--samples", "5",
+                       "--max-calls", "100")
+    # (2 exact + 6 variants) x 8 contexts x 1 temperature x 5 samples = 320 > 100
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "320 model calls" in proc.stderr and "--max-calls 100" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not d.exists() or not list(d.iterdir())
+    ok = harness_cmd("incident", "new", "fits", "--prompts", str(prompts), "--dir", str(d),
+                     "--no-controls", "--variants", "3", "--samples", "5", "--max-calls", "320")
+    assert ok.returncode == 0, ok.stderr
+    assert "planned: 320 model calls a run" in ok.stdout
+    assert (d / "fits.yaml").exists()
+    bad = harness_cmd("incident", "new", "x", "--prompts", str(prompts), "--dir", str(d),
+                      "--max-calls", "0")
+    assert bad.returncode == 2 and "--max-calls" in bad.stderr
+
+
 def test_incident_new_from_another_cwd_gets_the_shipped_controls(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

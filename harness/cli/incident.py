@@ -56,6 +56,10 @@ def register(sub: Any) -> None:
     new.add_argument("--dir", default="suites/incidents", metavar="DIR",
                      help="where incident suites live")
     new.add_argument("--force", action="store_true", help="overwrite an existing incident")
+    new.add_argument("--max-calls", type=int, default=None, metavar="N",
+                     help="refuse (exit 2, nothing written) when one run of the new suite "
+                          "would make more than N model calls; the planned number is always "
+                          "printed")
     new.add_argument("--paraphrase-target", default=None, metavar="SPEC",
                      help="OpenAI-compatible model for paraphrase/translation variants, e.g. "
                           "openai:gpt-4o-mini (or $HARNESS_PARAPHRASE_TARGET); optional")
@@ -121,6 +125,8 @@ def cmd_new(args: argparse.Namespace) -> int:
         kinds = [k.strip() for k in args.rewrites.split(",") if k.strip()]
     if args.no_controls and args.controls:
         raise UsageError("give --controls FILE or --no-controls, not both")
+    if args.max_calls is not None and args.max_calls < 1:
+        raise UsageError(f"--max-calls must be at least 1, got {args.max_calls}")
     kwargs: dict[str, Any] = {}
     if args.no_controls:
         kwargs["controls"] = None
@@ -130,9 +136,12 @@ def cmd_new(args: argparse.Namespace) -> int:
         args.name, args.prompts, category=args.category, variants=args.variants,
         seed=args.seed, deployment=args.deployment, families=families, directory=args.dir,
         samples=args.samples, rewrite=rewrite, rewrite_kinds=kinds, force=args.force,
-        **kwargs)
+        max_calls=args.max_calls, **kwargs)
     print(f"wrote {created.suite_path} ({created.n_exact} exact prompt(s), "
           f"{created.n_variants} variant(s)) and {created.probes_path}")
+    if created.plan is not None:
+        print(f"planned: {created.plan.calls:,} model calls a run = {created.plan.describe()} "
+              "(refuse bigger plans with --max-calls N; shrink with --variants, --samples)")
     if created.controls:
         print(f"over-refusal controls: {created.controls}")
     if not target:

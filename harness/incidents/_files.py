@@ -208,6 +208,59 @@ def _plain(obj: Any) -> Any:
 
 
 @dataclass(frozen=True)
+class IncidentPlan:
+    """How many model calls one run of a new incident suite makes (before it is written).
+
+    Each sample is one model call on endpoints that ignore or reject `n` (llama.cpp, Ollama,
+    Azure for some models); where `n` works, several samples share a request, but each is
+    still generated and billed. Judges and moderation detectors, when probes ask for them,
+    add their own calls.
+    """
+
+    n_exact: int
+    n_variants: int
+    n_controls: int
+    n_contexts: int
+    n_temperatures: int
+    samples: int
+    n_rewrite_calls: int = 0
+
+    @property
+    def n_probes(self) -> int:
+        return self.n_exact + self.n_variants + self.n_controls
+
+    @property
+    def run_samples(self) -> int:
+        """Samples in one run: probes x contexts x temperatures x samples per cell."""
+        return self.n_probes * self.n_contexts * self.n_temperatures * self.samples
+
+    @property
+    def calls(self) -> int:
+        """Model calls the incident plans: one run's samples plus the rewrite requests."""
+        return self.run_samples + self.n_rewrite_calls
+
+    def describe(self) -> str:
+        """The product spelled out: "(2 exact + 40 variants + 12 controls) probes x ..."."""
+        temps = "temperature" if self.n_temperatures == 1 else "temperatures"
+        text = (f"({self.n_exact} exact + {self.n_variants} variants + {self.n_controls} "
+                f"controls) probes x {self.n_contexts} contexts x {self.n_temperatures} "
+                f"{temps} x {self.samples} samples per cell")
+        if self.n_rewrite_calls:
+            text += (f" = {self.run_samples:,}, plus {self.n_rewrite_calls} "
+                     "paraphrase/translate request(s)")
+        return text
+
+
+def _count_controls(path: Path | None) -> int:
+    """Over-refusal probes the suite will take from the controls file (0 without one)."""
+    if path is None:
+        return 0
+    from harness.probes import load_probes
+
+    return sum(p.category == OVER_REFUSAL for p in load_probes(path))
+
+
+@dataclass(frozen=True)
 class CreatedIncident:
     """Files written by `create_incident` and what they hold."""
 
@@ -218,6 +271,7 @@ class CreatedIncident:
     controls: str | None
     skipped_rewrites: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    plan: IncidentPlan | None = None
 
 
 def read_prompts(path: Path) -> list[str | Probe]:
@@ -258,6 +312,7 @@ def create_incident(
     rewrite_kinds: Sequence[str] = (),
     force: bool = False,
     now: datetime | None = None,
+    max_calls: int | None = None,
 ) -> CreatedIncident:
     """Write `DIR/NAME.yaml` and `DIR/NAME.probes.jsonl` for a new incident.
 
@@ -266,6 +321,8 @@ def create_incident(
     `controls`: left at `DEFAULT_CONTROLS`, the shipped over-refusal controls are found by
     `find_controls` (independent of the working directory; a note says so when none is
     found); a path given is used as given; None means no controls.
+    `max_calls`: refuse (UsageError, nothing written, no rewrite requested) when the plan
+    (`IncidentPlan.calls`: samples of one run plus rewrite requests) needs more model calls.
     Raises UsageError for a bad name, category, stage or an existing incident (unless
     `force`), InputError for an unreadable prompts file.
     """
@@ -290,16 +347,10 @@ def create_incident(
     probes = build_probes(exact, variants, seed, families)
     skipped: tuple[str, ...] = ()
     notes: list[str] = []
-    if rewrite_kinds:
-        if rewrite is None:
-            notes.append("paraphrase/translate skipped: no paraphrase target configured "
-                         "(pass --paraphrase-target openai:<model> --base-url URL)")
-        else:
-            from harness.mutators.rewrite import rewrite_variants
-
-            result = rewrite_variants(exact, rewrite_kinds, rewrite, seed=seed)
-            probes.extend(result.variants)
-            skipped = result.skipped
+    if rewrite_kinds and rewrite is None:
+        notes.append("paraphrase/translate skipped: no paraphrase target configured "
+                     "(pass --paraphrase-target openai:<model> --base-url URL)")
+    n_rewrites = len(exact) * len(rewrite_kinds) if rewrite is not None else 0
     categories = {p.category for p in exact}
     rates = taxonomy.max_rates_for(deployment, {})
     max_rate = {c: rates[c] for c in sorted(categories)}
@@ -328,6 +379,24 @@ def create_incident(
                                   else min(max_rate.values()))
     elif samples < 1:
         raise UsageError(f"--samples must be >= 1, got {samples}")
+    plan = IncidentPlan(
+        n_exact=len(exact), n_variants=len(probes) - len(exact) + n_rewrites,
+        n_controls=_count_controls(control_path),
+        n_contexts=len(contexts.expand_matrix(contexts.DEFAULT_INCIDENT_MATRIX)),
+        n_temperatures=len(DEFAULT_TEMPERATURES), samples=samples, n_rewrite_calls=n_rewrites)
+    if max_calls is not None and plan.calls > max_calls:
+        raise UsageError(
+            f"incident {name}: one run would make {plan.calls:,} model calls = "
+            f"{plan.describe()}: "
+            f"more than --max-calls {max_calls:,}; nothing was written. Lower --variants "
+            f"(now {variants}) or --samples (now {samples}), draw from fewer --families, or "
+            "raise --max-calls.")
+    if n_rewrites:
+        from harness.mutators.rewrite import rewrite_variants
+
+        result = rewrite_variants(exact, rewrite_kinds, rewrite, seed=seed)
+        probes.extend(result.variants)
+        skipped = result.skipped
     doc = suite_document(
         name, category=category, deployment=deployment, probes_file=probes_path.name,
         exact_ids=ids, variants=variants, seed=seed, max_rate=max_rate, controls=control_ref,
@@ -340,7 +409,7 @@ def create_incident(
                                        for p in probes))
     _write_atomic(suite_path, dump_suite_yaml(doc))
     return CreatedIncident(suite_path, probes_path, len(exact), len(probes) - len(exact),
-                           control_ref, skipped, tuple(notes))
+                           control_ref, skipped, tuple(notes), plan)
 
 
 def default_samples(n_exact: int, max_rate: float, confidence_level: float = 0.95,
