@@ -10,6 +10,7 @@ each branch to a documented exit code and prints the message, never a traceback.
     ├── StatsInputError (ValueError)  a statistics function got impossible numbers
     ├── RegistryError (KeyError)      unknown detector / mutator / profile, with did-you-mean
     ├── StoreError                    a results folder is missing, torn or foreign   exit 2
+    ├── RunInterrupted                Ctrl-C / SIGTERM in a run, names its folder  exit 130/143
     └── InfrastructureError           the world failed us                      exit 4
         ├── TargetUnreachableError    connection refused, DNS, timeouts after retries
         │   └── TargetRetriesExhaustedError   (targets/retry.py) 429/5xx until retries ran out
@@ -95,6 +96,22 @@ class RegistryError(HarnessError, KeyError):
 
 class StoreError(HarnessError):
     """A results folder is missing, unreadable or does not match what was asked."""
+
+
+class RunInterrupted(HarnessError):
+    """A run was stopped by Ctrl-C (SIGINT) or SIGTERM; what was sampled is kept on disk.
+
+    `exit_code` is 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM), as shells do.
+    """
+
+    def __init__(self, run_dir: object, signum: int | None = None):
+        from harness.interrupts import received
+
+        self.run_dir = run_dir
+        self.signum = signum or received() or 2
+        self.exit_code = 128 + self.signum
+        super().__init__(f"interrupted; the samples taken so far are kept in {run_dir}; "
+                         f"continue with `harness run --resume {run_dir}`")
 
 
 class InfrastructureError(HarnessError):

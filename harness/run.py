@@ -40,6 +40,7 @@ from harness.store import (
     make_private_dir,
     new_run_id,
     repair_torn_tail,
+    run_guard,
     utc_now,
     write_json,
     write_private_text,
@@ -313,7 +314,7 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None) -> R
     tally = Tally()
     manifest = _manifest(suite, options, target, run_id, started)
     write_json(run_dir / MANIFEST, manifest)
-    with RunLock(run_dir):
+    with RunLock(run_dir), run_guard(run_dir, manifest):
         manifest = asyncio.run(_run_async(suite, options, target, run_dir, run_id, tally, None,
                                           manifest))
         return finish_run(suite, run_dir, manifest, tally, options.calibration)
@@ -349,9 +350,10 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None) -> RunRes
                                                  "torn_bytes_removed": removed}]
         m["status"] = "running"
         target = _make_target(options, suite.concurrency or 16)
-        manifest = asyncio.run(_run_async(suite, options, target, run.run_dir, run.run_id, tally,
-                                          done, m))
-        return finish_run(suite, run.run_dir, manifest, tally, options.calibration)
+        with run_guard(run.run_dir, m):
+            manifest = asyncio.run(_run_async(suite, options, target, run.run_dir, run.run_id,
+                                              tally, done, m))
+            return finish_run(suite, run.run_dir, manifest, tally, options.calibration)
 
 
 def parse_as_of(text: str | None) -> date | None:

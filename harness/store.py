@@ -13,7 +13,8 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import IO, Any
 
 import jsonlines
 
-from harness.errors import StoreError
+from harness.errors import RunInterrupted, StoreError
 from harness.records import SampleRecord
 
 MANIFEST = "manifest.json"
@@ -103,6 +104,35 @@ def repair_torn_tail(path: Path) -> int:
             pos = start
         fh.truncate(cut)
         return size - cut
+
+
+@contextmanager
+def run_guard(run_dir: Path, manifest: MutableMapping[str, Any]) -> Iterator[None]:
+    """Around the sampling of a run: an interrupt or crash leaves the manifest saying so.
+
+    Ctrl-C or SIGTERM (KeyboardInterrupt) marks the manifest `status: interrupted` and
+    raises `RunInterrupted` naming the folder (exit 130 / 143); any other exception marks it
+    `status: failed` with the error and propagates. The samples already written stay, so
+    `--resume` continues from them. Writing the manifest is best effort: on a full disk the
+    original error is the one to report.
+    """
+    def mark(status: str, error: str | None = None) -> None:
+        manifest["status"] = status
+        if error is not None:
+            from harness.privacy import scrub_secrets
+
+            manifest["error"] = scrub_secrets(error)
+        with suppress(OSError):
+            write_json(run_dir / MANIFEST, manifest)
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        mark("interrupted")
+        raise RunInterrupted(run_dir) from None
+    except BaseException as exc:
+        mark("failed", f"{type(exc).__name__}: {exc}")
+        raise
 
 
 class RunLock:

@@ -14,7 +14,9 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
+ (Exit codes hold under faults: main maps unexpected exceptions to 4 (one line, traceback in a 0600 log), OS errors to 4 with the path and a fix, Ctrl-C/SIGTERM to 130/143 naming the run folder (manifest status interrupted; the signal is raised from a loop callback so it is never swallowed); suite YAML parsed with alias/value/depth limits and no merge keys, complex keys or tags (alias bomb: located problem in < 1 s); malformed chat-completion bodies and 'Retry-After: soon' are request errors, not tracebacks; tests/faultserver.py: a fault-injecting OpenAI-compatible server)
 
 from harness import __version__
 from harness.errors import EXIT_USAGE, HarnessError
@@ -69,38 +71,142 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `harness` console script."""
-    from harness.cli._output import ArgumentError, print_error, wants_json
+def _crash_log(exc: BaseException) -> Path | None:
+    """Write the traceback of an unexpected exception to a private log file; its path.
 
-    parser = build_parser()
+    `$HARNESS_LOG_DIR`, else `$XDG_STATE_HOME/harness` (default `~/.local/state/harness`),
+    else the temporary folder. Secrets are scrubbed from the text like everything written.
+    """
+    import tempfile
+    import time
+    import traceback
+
+    from harness.privacy import scrub_secrets, secret_env_values
+
+    text = "".join(traceback.format_exception(exc))
+    text = scrub_secrets(text, secret_env_values())
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local",
+                                                             "state")
+    dirs = [os.environ.get("HARNESS_LOG_DIR"), os.path.join(state, "harness"),
+            tempfile.gettempdir()]
+    name = f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    for d in dirs:
+        if not d:
+            continue
+        try:
+            os.makedirs(d, mode=0o700, exist_ok=True)
+            path = Path(d) / name
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(f"harness {__version__}\nargv: {sys.argv!r}\n\n{text}")
+            return path
+        except OSError:
+            continue
+    return None
+
+
+def _os_error_message(exc: OSError) -> str:
+    """`cannot write /path: No space left on device` and the like, with a hint."""
+    import errno
+
+    where = f" {exc.filename}" if exc.filename else ""
+    reason = exc.strerror or str(exc)
+    hint = {
+        errno.ENOSPC: "free some space (or use --out on another disk) and resume the run",
+        errno.EDQUOT: "free some space (or use --out on another disk) and resume the run",
+        errno.EROFS: "the file system is read-only; choose a writable folder with --out",
+        errno.EACCES: "check the folder's permissions, or choose another with --out",
+        errno.EPERM: "check the folder's permissions, or choose another with --out",
+    }.get(exc.errno or 0, "check the path and the disk")
+    return f"file system error on{where}: {reason}; {hint}"
+
+
+def _interrupted_message(exc: BaseException | None) -> str:
+    from harness.errors import RunInterrupted
+
+    if isinstance(exc, RunInterrupted):
+        return f"harness: {exc}"
+    return "harness: interrupted; partial results are kept (resume with --resume)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `harness` console script.
+
+    Every way out has a documented exit code: the command's own (0-4), 2 for bad usage,
+    4 for a file-system failure or any unexpected exception (one line on stderr, the
+    traceback in a log file), 130 on Ctrl-C and 143 on SIGTERM (the run folder named).
+    Never a traceback on the terminal and never a false 0, 1 or 3.
+    """
+    from harness import interrupts
+    from harness.cli._output import ArgumentError, print_error, wants_json
+    from harness.errors import EXIT_INFRA, RunInterrupted
+
+    interrupts.install()
+    args: argparse.Namespace | None = None
     try:
+        parser = build_parser()
         args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        code = int(args.func(args))
+    except RunInterrupted as exc:
+        print(_interrupted_message(exc), file=sys.stderr)
+        return exc.exit_code
     except ArgumentError as exc:
         print_error(exc, wants_json(argv))
         return EXIT_USAGE
-    if not getattr(args, "func", None):
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
-    try:
-        code = int(args.func(args))
     except HarnessError as exc:
         if os.environ.get("HARNESS_DEBUG"):
             import traceback
 
             traceback.print_exc()
+        if interrupts.received() is not None:
+            # A Ctrl-C that surfaced as another error (a cancelled request): still an interrupt.
+            print(_interrupted_message(None), file=sys.stderr)
+            return interrupts.exit_code()
         print_error(exc, bool(getattr(args, "json", False)))
         return exc.exit_code
     except KeyboardInterrupt:
-        print("harness: interrupted; partial results are kept (resume with --resume)",
-              file=sys.stderr)
-        return 130
+        print(_interrupted_message(None), file=sys.stderr)
+        return interrupts.exit_code()
     except BrokenPipeError:
         # Output piped to `head` and the like; not an error of ours.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except SystemExit:
+        raise  # argparse's own exit (2 on bad usage, 0 on --help)
+    except OSError as exc:
+        print(f"harness: error: {_os_error_message(exc)}", file=sys.stderr)
+        return EXIT_INFRA
+    except MemoryError:
+        print("harness: error: out of memory; lower --concurrency or the suite's size",
+              file=sys.stderr)
+        return EXIT_INFRA
+    except Exception as exc:  # the last line of defence of the exit codes
+        if interrupts.received() is not None:
+            print(_interrupted_message(None), file=sys.stderr)
+            return interrupts.exit_code()
+        log = _crash_log(exc)
+        where = f"; the traceback is in {log}" if log else ""
+        print(f"harness: internal error ({type(exc).__name__}: {_one_line(exc)}){where}. "
+              "Please report it.", file=sys.stderr)
+        return EXIT_INFRA
+    if interrupts.received() is not None:
+        # The command finished although a signal arrived (it was swallowed on the way):
+        # report the interrupt, never the command's verdict.
+        print(_interrupted_message(None), file=sys.stderr)
+        return interrupts.exit_code()
     return code
+
+
+def _one_line(exc: BaseException) -> str:
+    from harness.privacy import scrub_secrets, secret_env_values
+
+    text = " ".join(str(exc).split())
+    text = scrub_secrets(text, secret_env_values())
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -458,9 +458,11 @@ def suite_path_for(name_or_path: str | Path, directory: str | Path = INCIDENT_DI
 
 def read_incident_block(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the whole suite mapping, its `incident:` block); InputError when not an incident."""
+    from harness.suites._yaml import load_yaml_text
+
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        doc, _ = load_yaml_text(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read the incident suite ({exc})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("incident"), dict):
         raise InputError(f"{path}: has no `incident:` block; it is not an incident suite "

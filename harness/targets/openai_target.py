@@ -38,6 +38,7 @@ from harness.errors import (
     UsageError,
 )
 from harness.records import Completion, CompletionRequest
+from harness.targets._shape import chat_body_problem
 from harness.targets.retry import RetryPolicy, TargetRequestError, call_with_retries
 
 _SMALL_FANOUT = 4
@@ -362,6 +363,11 @@ class OpenAITarget:
             ) from None
         try:
             body = json.loads(response.content)
+            problem = chat_body_problem(body)
+            if problem is not None:
+                raise TargetRequestError(
+                    f"{self.base_url} answered with a body that is not an OpenAI chat "
+                    f"completion: {problem} (model {self.model!r}); check --base-url")
             choices = sorted(body["choices"], key=lambda c: c.get("index", 0))
             if not choices:
                 raise ValueError("no choices")

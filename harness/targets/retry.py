@@ -98,10 +98,16 @@ def retry_after_seconds(exc: BaseException) -> float | None:
         return max(0.0, float(raw))
     except ValueError:
         pass
-    parsed = email.utils.parsedate_to_datetime(raw) if raw else None
+    try:
+        parsed = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None  # `Retry-After: soon` and the like: our own backoff decides
     if parsed is None:
         return None
-    return max(0.0, parsed.timestamp() - time.time())
+    try:
+        return max(0.0, parsed.timestamp() - time.time())
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def backoff_seconds(
