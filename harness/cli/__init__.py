@@ -16,7 +16,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
- (Exit codes hold under faults: main maps unexpected exceptions to 4 (one line, traceback in a 0600 log), OS errors to 4 with the path and a fix, Ctrl-C/SIGTERM to 130/143 naming the run folder (manifest status interrupted; the signal is raised from a loop callback so it is never swallowed); suite YAML parsed with alias/value/depth limits and no merge keys, complex keys or tags (alias bomb: located problem in < 1 s); malformed chat-completion bodies and 'Retry-After: soon' are request errors, not tracebacks; tests/faultserver.py: a fault-injecting OpenAI-compatible server)
 
 from harness import __version__
 from harness.errors import EXIT_USAGE, HarnessError
