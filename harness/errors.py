@@ -10,7 +10,6 @@ each branch to a documented exit code and prints the message, never a traceback.
     ├── StatsInputError (ValueError)  a statistics function got impossible numbers
     ├── RegistryError (KeyError)      unknown detector / mutator / profile, with did-you-mean
     ├── StoreError                    a results folder is missing, torn or foreign   exit 2
-    ├── RunInterrupted                Ctrl-C / SIGTERM in a run, names its folder  exit 130/143
     └── InfrastructureError           the world failed us                      exit 4
         ├── TargetUnreachableError    connection refused, DNS, timeouts after retries
         │   └── TargetRetriesExhaustedError   (targets/retry.py) 429/5xx until retries ran out
@@ -18,6 +17,9 @@ each branch to a documented exit code and prints the message, never a traceback.
         ├── PartialAnswerError        some answers of an n-sample request came, others failed
         ├── TargetAuthError           401 / 403: wrong or missing API key
         └── TargetNotFoundError       404: wrong model name or base URL
+
+KeyboardInterrupt
+    └── RunInterrupted                Ctrl-C / SIGTERM in a run, names its folder  exit 130/143
 
 A run whose error share passes max_error_rate is not an exception: it finishes with outcome
 "error" (exit 4) and keeps its summary and samples.
@@ -98,8 +100,11 @@ class StoreError(HarnessError):
     """A results folder is missing, unreadable or does not match what was asked."""
 
 
-class RunInterrupted(HarnessError):
+class RunInterrupted(KeyboardInterrupt):
     """A run was stopped by Ctrl-C (SIGINT) or SIGTERM; what was sampled is kept on disk.
+
+    A KeyboardInterrupt (not a HarnessError), so code that cleans up on Ctrl-C (a watch
+    marking its night pending) still sees one.
 
     `exit_code` is 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM), as shells do.
     """

@@ -9,6 +9,12 @@ never depend on what is stored).
   `api_key=…`-style assignments are replaced by `[secret]` in every string of the record, and
   so are the literal values of environment variables whose names say they hold a credential
   (`*API_KEY*`, `*TOKEN*`, `*SECRET*`, `*PASSWORD*`), read once when the transform is made.
+  Above all, by value: every key the harness reads (the variable `--api-key-env` names, a
+  detector's `api_key_env`) and every credential in a URL (`user:pass@`, `?key=…`) is
+  registered with `register_secret` when it is read, and `scrub_secrets` removes the
+  registered values from every text, whatever their shape (an `rk-…` key echoed by an
+  endpoint included). The store's writers and the CLI's stdout/stderr apply
+  `scrub_registered` to everything they write, so a key never reaches disk or a terminal.
 * **storage** (per suite):
   `full` keeps texts; `redacted` replaces personal data in the response, message contents,
   detector details and errors with `[email]`, `[phone]`, `[card]`, `[iban]`, `[account]`,
@@ -87,12 +93,81 @@ def secret_env_values(environ: Mapping[str, str] | None = None) -> tuple[str, ..
     return tuple(sorted(values, key=len, reverse=True))
 
 
+# Secret values read by this process (API keys, URL credentials): removed from every text.
+_REGISTERED: list[str] = []
+_MIN_SECRET_CHARS = 6  # shorter values would replace ordinary words
+# Query parameters that carry credentials (`?key=`, `?api-key=`, `&sig=`, `&token=`...).
+_SECRET_QUERY_NAME = re.compile(
+    r"(?i)^(?:.*(?:key|token|secret|passw|pwd|auth|credential|signature)|sig|code)$")
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret value so that `scrub_secrets` removes it from every text."""
+    if not value or len(value.strip()) < _MIN_SECRET_CHARS or value in _REGISTERED:
+        return
+    _REGISTERED.append(value)
+    # Longest first so a key that contains another is replaced whole.
+    _REGISTERED.sort(key=len, reverse=True)
+
+
+def registered_secrets() -> tuple[str, ...]:
+    """The secret values registered so far (longest first)."""
+    return tuple(_REGISTERED)
+
+
+def scrub_registered(text: str) -> str:
+    """Remove the registered secret values from a text (cheap: plain substring search)."""
+    for lit in _REGISTERED:
+        if lit in text:
+            text = text.replace(lit, SECRET)
+    return text
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """The credentials inside a URL: its password (and user name) and the values of query
+    parameters named like keys (`key`, `api_key`, `access_token`, `sig`, ...)."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    if not url:
+        return []
+    try:
+        parts = urlsplit(url)
+        found = [parts.password, parts.username] if parts.password else []
+        found += [v for k, v in parse_qsl(parts.query, keep_blank_values=False)
+                  if _SECRET_QUERY_NAME.match(k)]
+    except ValueError:
+        return []
+    out: list[str] = []
+    for v in found:
+        if v:
+            out.extend({v, unquote(v)})
+    return out
+
+
+def register_url(url: str | None) -> None:
+    """Register the credentials inside a URL (see `url_secrets`)."""
+    for value in url_secrets(url):
+        register_secret(value)
+
+
+def scrub_url(url: str | None) -> str | None:
+    """A URL with its password and credential-carrying query values replaced by [secret]:
+    `https://u:[secret]@host/v1?key=[secret]&api-version=2024-06-01`."""
+    if url is None:
+        return None
+    text = url
+    for value in sorted(url_secrets(url), key=len, reverse=True):
+        text = text.replace(value, SECRET)
+    return scrub_secrets(text)
+
+
 def scrub_secrets(text: str, literals: Iterable[str] = ()) -> str:
     """Replace API keys, bearer tokens, Authorization values and key assignments by [secret].
 
     `literals` are exact secret values (e.g. from `secret_env_values()`) removed wherever
-    they occur, whatever their shape.
+    they occur, whatever their shape; so are the values registered with `register_secret`.
     """
+    text = scrub_registered(text)
     for lit in literals:
         if lit in text:
             text = text.replace(lit, SECRET)
@@ -329,6 +404,12 @@ __all__ = [
     "parse_capture",
     "record_transform",
     "redact_personal",
+    "register_secret",
+    "register_url",
+    "registered_secrets",
+    "scrub_registered",
     "scrub_secrets",
+    "scrub_url",
     "secret_env_values",
+    "url_secrets",
 ]

@@ -25,7 +25,7 @@ from harness.engine import Progress, execute
 from harness.errors import StoreError, UsageError
 from harness.gating import EXIT_CODES
 from harness.plan import MAX_BATCH_N, Cell, plan_cells, plan_work
-from harness.privacy import record_transform, scrub_secrets
+from harness.privacy import SECRET, record_transform, scrub_url
 from harness.report import render_markdown
 from harness.settings import Overrides, apply_overrides, env_overrides
 from harness.store import (
@@ -143,8 +143,8 @@ def _manifest(suite: Suite, options: RunOptions, target: Target, run_id: str,
 
 
 def _scrub(text: str | None) -> str | None:
-    """A setting with any embedded credential (e.g. ?api_key=...) removed."""
-    return None if text is None else scrub_secrets(text)
+    """A URL setting with its credentials (user:pass@, ?key=...) removed."""
+    return scrub_url(text)
 
 
 def resolve_suite(suite: Suite, options: RunOptions) -> Suite:
@@ -320,6 +320,21 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None) -> R
         return finish_run(suite, run_dir, manifest, tally, options.calibration)
 
 
+def _resume_base_url(stored: str | None, given: str | None, run_dir: Path) -> str | None:
+    """The base URL a resume uses: the stored one, or, when its credentials were not stored
+    (`?key=[secret]`), the `--base-url` given again, which must be the same URL."""
+    if given is None:
+        if stored is not None and SECRET in stored:
+            raise UsageError(f"{run_dir} was sampled from {stored}, whose credentials were not "
+                             "stored; pass the same --base-url again to resume")
+        return stored
+    if scrub_url(given) != stored:
+        raise UsageError(f"--base-url {scrub_url(given)!r} is not the endpoint {run_dir} was "
+                         f"sampled from ({stored!r}); resume against the same endpoint or start "
+                         "a new run")
+    return given
+
+
 def resume_run(run_dir: str | Path, options: RunOptions | None = None) -> RunResult:
     """Continue a killed or interrupted run: sample only what is missing, count nothing twice."""
     run = load_run(run_dir)
@@ -339,7 +354,8 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None) -> RunRes
     base = options or RunOptions()
     options = replace(
         base, target=m["target"]["spec"], out_dir=run.run_dir.parent,
-        base_url=s.get("base_url"), api_key_env=s.get("api_key_env"),
+        base_url=_resume_base_url(s.get("base_url"), base.base_url, run.run_dir),
+        api_key_env=s.get("api_key_env"),
         as_of=date.fromisoformat(s["as_of"]) if s.get("as_of") else None,
         epoch=date.fromisoformat(s["epoch"]) if s.get("epoch") else None,
         overrides=Overrides(), use_env=False)

@@ -23,6 +23,7 @@ from typing import IO, Any
 import jsonlines
 
 from harness.errors import RunInterrupted, StoreError
+from harness.privacy import scrub_registered
 from harness.records import SampleRecord
 
 MANIFEST = "manifest.json"
@@ -52,7 +53,12 @@ def make_private_dir(path: Path) -> Path:
 
 
 def write_private_text(path: Path, text: str) -> None:
-    """Write a file atomically (temp + rename) with owner-only permissions."""
+    """Write a file atomically (temp + rename) with owner-only permissions.
+
+    Registered secret values (API keys, URL credentials: `harness.privacy`) are removed
+    first, whatever the text is: no key reaches disk by value.
+    """
+    text = scrub_registered(text)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -184,8 +190,10 @@ class SampleWriter:
         self.written = 0
 
     def add(self, record: Mapping[str, Any]) -> None:
-        self._buffer.append(json.dumps(record, ensure_ascii=False, separators=(",", ":"),
-                                       default=str))
+        # The record was scrubbed by the privacy transform; the registered secret values
+        # are removed once more from the line itself (cheap: a substring search per key).
+        self._buffer.append(scrub_registered(json.dumps(record, ensure_ascii=False,
+                                                        separators=(",", ":"), default=str)))
         # Flush by size or age, so a killed run loses at most a fraction of a second.
         if len(self._buffer) >= self.batch_size or \
                 time.monotonic() - self._last_flush > self.max_delay_s:

@@ -49,6 +49,7 @@ class FaultServer:
         self.reject_n = reject_n
         self.requests = 0
         self.keys: list[str] = []
+        self.queries: list[dict[str, str]] = []
         self.base_url = ""
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -106,6 +107,7 @@ class FaultServer:
         auth = request.headers.get("Authorization", "")
         key = auth.removeprefix("Bearer ").strip()
         self.keys.append(key)
+        self.queries.append(dict(request.query))
         body = await request.json()
         n = int(body.get("n") or 1)
         fault = self.fault

@@ -235,3 +235,31 @@ def test_no_stored_file_contains_planted_secrets(tmp_path: Path, storage: str,
     for p in [out, result.run_dir, *result.run_dir.iterdir()]:
         mode = stat.S_IMODE(os.stat(p).st_mode)
         assert mode & 0o077 == 0, f"{p} is readable by others ({oct(mode)})"
+
+
+def test_registered_secret_values_are_scrubbed_whatever_their_shape() -> None:
+    from harness.privacy import register_secret, registered_secrets, scrub_secrets
+
+    value = "zz-odd-shaped-value-314159"
+    assert scrub_secrets(f"echo {value}!") == f"echo {value}!"  # no known shape
+    register_secret(value)
+    register_secret("short")  # too short to register: would replace ordinary words
+    assert value in registered_secrets() and "short" not in registered_secrets()
+    assert scrub_secrets(f"echo {value}!") == "echo [secret]!"
+    transform = record_transform("full", "all", 1, secrets=())
+    out = transform({"response": value, "model": f"m-{value}", "messages": [], "detectors": [],
+                     "outcome": "safe", "seed": 1})
+    assert out["response"] == "[secret]" and out["model"] == "m-[secret]"
+
+
+def test_url_credentials() -> None:
+    from harness.privacy import scrub_url, url_secrets
+
+    url = "https://bob:p%40ss-word@host.example/v1?key=AbC123xyz&api-version=2024-06-01&sig=s1g"
+    assert set(url_secrets(url)) >= {"p%40ss-word", "p@ss-word", "AbC123xyz", "s1g", "bob"}
+    scrubbed = scrub_url(url)
+    assert scrubbed is not None
+    assert "p%40ss" not in scrubbed and "AbC123xyz" not in scrubbed and "s1g" not in scrubbed
+    assert "api-version=2024-06-01" in scrubbed and "host.example/v1" in scrubbed
+    assert url_secrets("http://127.0.0.1:8080/v1") == []
+    assert scrub_url(None) is None

@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn, TextIO, cast
 
 from harness import __version__
 from harness.errors import EXIT_USAGE, HarnessError
@@ -128,7 +128,36 @@ def _interrupted_message(exc: BaseException | None) -> str:
     return "harness: interrupted; partial results are kept (resume with --resume)"
 
 
+class _ScrubbedStream:
+    """stdout/stderr with the registered secret values (API keys, URL credentials) removed
+    from every write: a key an endpoint echoes in a model name or an error never reaches
+    the terminal or a CI log."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        from harness.privacy import scrub_registered
+
+        return self._stream.write(scrub_registered(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `harness` console script (see `_main`); its output is scrubbed of
+    every secret value the command reads."""
+    out, err = sys.stdout, sys.stderr
+    sys.stdout = cast(TextIO, _ScrubbedStream(out))
+    sys.stderr = cast(TextIO, _ScrubbedStream(err))
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `harness` console script.
 
     Every way out has a documented exit code: the command's own (0-4), 2 for bad usage,
@@ -149,9 +178,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
         code = int(args.func(args))
-    except RunInterrupted as exc:
-        print(_interrupted_message(exc), file=sys.stderr)
-        return exc.exit_code
     except ArgumentError as exc:
         print_error(exc, wants_json(argv))
         return EXIT_USAGE
@@ -166,9 +192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return interrupts.exit_code()
         print_error(exc, bool(getattr(args, "json", False)))
         return exc.exit_code
-    except KeyboardInterrupt:
-        print(_interrupted_message(None), file=sys.stderr)
-        return interrupts.exit_code()
+    except KeyboardInterrupt as exc:
+        print(_interrupted_message(exc), file=sys.stderr)
+        return exc.exit_code if isinstance(exc, RunInterrupted) else interrupts.exit_code()
     except BrokenPipeError:
         # Output piped to `head` and the like; not an error of ours.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +122,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.resume:
         if args.suite:
             raise UsageError("give either SUITE or --resume RUN_DIR, not both")
-        result = resume_run(args.resume, options)
+        # Only an explicit --base-url (not $HARNESS_BASE_URL) is compared with the run's.
+        result = resume_run(args.resume, replace(options, base_url=args.base_url))
     else:
         if not args.suite:
             raise UsageError("missing SUITE: e.g. `harness run suites/demo.yaml`")

@@ -35,6 +35,10 @@ def resolve_api_key(detector: str, base_url: str | None, api_key_env: str | None
     env = api_key_env or "OPENAI_API_KEY"
     key = os.environ.get(env)
     if key:
+        from harness.privacy import register_secret, register_url
+
+        register_secret(key)  # scrubbed by value from everything written or printed
+        register_url(base_url)
         return key
     host = urlparse(base_url).hostname if base_url else None
     if host in _LOCAL_HOSTS:

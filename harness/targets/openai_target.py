@@ -37,6 +37,7 @@ from harness.errors import (
     TargetNotFoundError,
     UsageError,
 )
+from harness.privacy import register_secret, register_url, scrub_url
 from harness.records import Completion, CompletionRequest
 from harness.targets._shape import chat_body_problem
 from harness.targets.retry import RetryPolicy, TargetRequestError, call_with_retries
@@ -59,10 +60,37 @@ def is_local(base_url: str) -> bool:
     return (urlparse(base_url).hostname or "") in _LOCAL_HOSTS
 
 
+def split_base_url(url: str) -> tuple[str, dict[str, str]]:
+    """(the base URL without its query, the query parameters): `?key=...` endpoints get the
+    parameters on every request (the client appends paths to the base URL, so a query left
+    in it would end up in the middle of the path). A user:password in the URL is refused:
+    the client sends the key as a Bearer token and cannot send both."""
+    from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        has_password = parts.password is not None or parts.username is not None
+    except ValueError as exc:
+        raise UsageError(f"--base-url is not a URL ({exc}); e.g. http://127.0.0.1:8080/v1"
+                         ) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--base-url {scrub_url(url)!r} is not an http(s) URL; e.g. "
+                         "http://127.0.0.1:8080/v1")
+    if has_password:
+        raise UsageError(
+            f"--base-url {scrub_url(url)!r} carries a user name or password (user:pass@); "
+            "the API key is sent as a Bearer token from the variable --api-key-env names. "
+            "Remove the credentials from the URL and put the key in that variable.")
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    base = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+    return base, query
+
+
 def read_api_key(api_key_env: str, base_url: str) -> str:
     """The key from the environment; a dummy for local endpoints; else a UsageError."""
     value = os.environ.get(api_key_env, "")
     if value:
+        register_secret(value)  # scrubbed by value from everything written or printed
         return value
     if is_local(base_url):
         return LOCAL_DUMMY_KEY
@@ -134,7 +162,9 @@ class OpenAITarget:
             raise UsageError("target 'openai:' needs a model name, e.g. openai:gpt-4o-mini")
         self.model = model
         self.name = f"openai:{model}"
-        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        register_url(base_url)  # a password or ?key= in the URL is a secret too
+        self.display_url = scrub_url((base_url or DEFAULT_BASE_URL).rstrip("/"))
+        self.base_url, self._query = split_base_url(base_url or DEFAULT_BASE_URL)
         self.api_key_env = api_key_env or DEFAULT_API_KEY_ENV
         self.concurrency = max(1, int(concurrency))
         self.timeout_s = timeout_s
@@ -184,6 +214,7 @@ class OpenAITarget:
             self._client = openai.AsyncOpenAI(
                 api_key=self._key,
                 base_url=self.base_url,
+                default_query=self._query or None,
                 max_retries=0,
                 timeout=httpx2.Timeout(self.request_timeout_s(0), connect=10.0),
                 http_client=http_client,
@@ -196,7 +227,7 @@ class OpenAITarget:
             "kind": "openai",
             "name": self.name,
             "model": self.model,
-            "base_url": self.base_url,
+            "base_url": self.display_url,
             "api_key_env": self.api_key_env,
             "concurrency": self.concurrency,
             "transport": self.transport,

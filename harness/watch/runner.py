@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import InfrastructureError, InputError, StoreError, UsageError
+from harness.privacy import scrub_url, url_secrets
 from harness.stats.checks import check_confidence
 from harness.watch.canary import ask_canaries
 from harness.watch.digest import RunDigest, compare_to_reference, digest_records
@@ -110,6 +111,12 @@ def init_watch(
                          f"{signal_baseline_days}")
     if grace_days < 0:
         raise UsageError(f"--grace-days must be 0 or more, got {grace_days}")
+    if url_secrets(base_url):
+        # watch.json is documented as safe to commit: it must never hold a credential.
+        raise UsageError(
+            f"--base-url {scrub_url(base_url)!r} carries a credential (user:pass@ or a key in "
+            "its query); watch.json is meant to be committed and cannot hold it. Use the "
+            "endpoint's Bearer-key form and name the key's variable with --api-key-env.")
     loaded = load_suite(suite)  # fail now, not on the first night, if the suite is broken
     _check_target(target)
     files = watch_files(name, results)

@@ -138,3 +138,72 @@ def test_retry_after_that_is_not_a_number_or_date_is_ignored(tmp_path: Path) -> 
         proc = run_against(server, tmp_path)
     assert proc.returncode in (0, 1, 3), proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# --------------------------------------------------------------------------- secrets
+
+PLANTED = "rk-planted-0f9e8d7c6b5a"  # not a well-known key shape: only its value betrays it
+
+
+def all_written_text(root: Path) -> str:
+    return "".join(f.read_text(errors="replace") for f in root.rglob("*") if f.is_file())
+
+
+def test_a_key_echoed_everywhere_reaches_no_file_and_no_output(tmp_path: Path) -> None:
+    suite = tiny_suite(tmp_path, samples=3, temperatures="[0.0, 1.0]")
+    with FaultServer("echo_key") as server:
+        proc = run_against(server, tmp_path, "--api-key-env", "PLANTED_KEY", suite=suite,
+                           env={"PLANTED_KEY": PLANTED})
+        assert PLANTED in server.keys  # the endpoint really had it to echo
+    assert proc.returncode in (0, 1, 3, 4), proc.stderr
+    assert "Traceback" not in proc.stderr
+    run_dir = run_dirs(tmp_path / "out")[0]
+    records = list(iter_sample_dicts(run_dir / "samples.jsonl"))
+    assert any(r["response"] and "[secret]" in r["response"] for r in records)
+    assert any(r["model"] == "m-[secret]" for r in records)
+    assert any(r["error"] and "[secret]" in r["error"] for r in records)
+    assert PLANTED not in all_written_text(tmp_path / "out")
+    assert PLANTED not in proc.stdout + proc.stderr
+
+
+def test_a_key_in_the_base_url_query_is_used_but_never_stored(tmp_path: Path) -> None:
+    secret = "qk-query-secret-5566"
+    with FaultServer("ok") as server:
+        url = f"{server.base_url}?api_key={secret}&api-version=2024-06-01"
+        proc = harness_cmd("run", str(tiny_suite(tmp_path)), "--target", "openai:m",
+                           "--base-url", url, "--out", str(tmp_path / "out"), "--quiet")
+        assert server.queries and all(q.get("api_key") == secret for q in server.queries)
+    assert proc.returncode in (0, 1, 3), proc.stderr
+    manifest = json.loads((run_dirs(tmp_path / "out")[0] / "manifest.json").read_text())
+    assert manifest["settings"]["base_url"].endswith("?api_key=[secret]&api-version=2024-06-01")
+    assert secret not in all_written_text(tmp_path / "out")
+    assert secret not in proc.stdout + proc.stderr
+    run_dir = str(run_dirs(tmp_path / "out")[0])
+    again = harness_cmd("run", "--resume", run_dir, "--quiet")
+    assert_clean(again, 2)
+    assert "pass the same --base-url again" in again.stderr
+    with FaultServer("ok") as other:
+        wrong = harness_cmd("run", "--resume", run_dir, "--base-url", other.base_url)
+    assert_clean(wrong, 2)
+    assert "is not the endpoint" in wrong.stderr
+
+
+def test_a_password_in_the_base_url_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    with FaultServer("ok") as server:
+        url = server.base_url.replace("http://", "http://alice:pw-9876-secret@")
+        proc = run_against(server, tmp_path, "--base-url", url)
+        assert server.requests == 0
+    assert_clean(proc, 2)
+    assert "user:pass@" in proc.stderr and "pw-9876-secret" not in proc.stderr
+    assert not (tmp_path / "out").exists() or "pw-9876-secret" not in all_written_text(
+        tmp_path / "out")
+
+
+def test_watch_init_refuses_a_base_url_with_a_key(tmp_path: Path) -> None:
+    proc = harness_cmd("watch", "init", "w1", "--suite", str(tiny_suite(tmp_path)),
+                       "--target", "openai:m", "--base-url",
+                       "http://127.0.0.1:9/v1?key=wk-watch-secret-1", "--max-rate", "0.1",
+                       "--days", "3", "--results", str(tmp_path / "results"))
+    assert_clean(proc, 2)
+    assert "watch.json" in proc.stderr and "wk-watch-secret-1" not in proc.stderr
+    assert not list(tmp_path.rglob("watch.json"))
