@@ -163,17 +163,65 @@ def compare_tallies(base: Tally, cand: Tally, margin: float, confidence_level: f
 EXIT = {"no-regression": 0, "regression": 1, "inconclusive": 3}
 
 
+def _ids(ids: set[str], limit: int = 5) -> str:
+    shown = sorted(ids)[:limit]
+    return ", ".join(shown) + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+def comparability_problems(baseline: Mapping[str, Any], base: Tally,
+                           candidate: Mapping[str, Any], cand: Tally) -> list[str]:
+    """Why two runs do not measure the same thing (pure): a different suite, or a different
+    set of probes. Empty when they are comparable.
+
+    A comparison of different probe sets can show a "regression" (or hide one) that is only
+    the change of prompts; CI must not be fooled by it, so `compare_runs` refuses unless
+    asked (`allow_different`).
+    """
+    problems = []
+    bs = (baseline.get("suite") or {}).get("name")
+    cs = (candidate.get("suite") or {}).get("name")
+    if bs != cs:
+        problems.append(f"the runs are of different suites: baseline {bs!r}, candidate {cs!r}")
+    bp = {c.probe_id for c in base.cells.values()}
+    cp = {c.probe_id for c in cand.cells.values()}
+    if bp != cp:
+        text = f"the runs sampled different probe sets ({len(bp)} vs {len(cp)} probes"
+        if bp - cp:
+            text += f"; only in the baseline: {_ids(bp - cp)}"
+        if cp - bp:
+            text += f"; only in the candidate: {_ids(cp - bp)}"
+        problems.append(text + ")")
+    return problems
+
+
 def compare_runs(baseline_dir: str | Path, candidate_dir: str | Path, margin: float,
-                 confidence_level: float | None = None) -> dict[str, Any]:
-    """Compare two run folders; the confidence level defaults to the baseline's."""
+                 confidence_level: float | None = None, *, allow_different: bool = False,
+                 ) -> dict[str, Any]:
+    """Compare two run folders; the confidence level defaults to the baseline's.
+
+    Raises UsageError for a run compared against itself (it can only show "no
+    regression") and, unless `allow_different`, for runs of different suites or probe sets.
+    """
     bm, bt = tally_run(baseline_dir)
     cm, ct = tally_run(candidate_dir)
+    if Path(baseline_dir).resolve() == Path(candidate_dir).resolve() or \
+            (bm.get("run_id") and bm.get("run_id") == cm.get("run_id")):
+        raise UsageError(f"baseline and candidate are the same run ({bm.get('run_id')}): a run "
+                         "compared against itself always shows no regression; pass the "
+                         "baseline's run folder and the candidate's")
+    problems = comparability_problems(bm, bt, cm, ct)
+    if problems and not allow_different:
+        raise UsageError("cannot compare " + f"{baseline_dir} and {candidate_dir}: "
+                         + "; ".join(problems) + ". Run the candidate with the baseline's suite, "
+                         "or pass --allow-different to compare the shared probes anyway")
     conf = confidence_level or float(bm.get("settings", {}).get("confidence_level", 0.95))
     result = compare_tallies(bt, ct, margin, conf)
     result["baseline"] = {"run_id": bm.get("run_id"), "target": bm.get("target", {}).get("spec"),
                           "suite": bm.get("suite", {}).get("name")}
     result["candidate"] = {"run_id": cm.get("run_id"), "target": cm.get("target", {}).get("spec"),
                            "suite": cm.get("suite", {}).get("name")}
+    result["exit_code"] = EXIT[result["outcome"]]
+    result["differences"] = problems
     return result
 
 
@@ -188,6 +236,9 @@ def render_compare(result: Mapping[str, Any]) -> str:
              f"{result['correction']})", "",
              "| group | baseline | candidate | difference | interval | test | verdict |",
              "|---|---|---|---|---|---|---|"]
+    if result.get("differences"):
+        lines[2:2] = ["**The runs differ (compared with --allow-different):** "
+                      + "; ".join(result["differences"]) + ".", ""]
     for g in result["groups"]:
         lines.append(f"| {g['key']} | {pct(g['baseline_rate'])} | {pct(g['candidate_rate'])} | "
                      f"{100 * g['difference']:+.2f} pp | {100 * g['low']:+.2f} to "
