@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import math
-import os
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -22,6 +20,7 @@ from harness.errors import (
     TargetUnreachableError,
 )
 from harness.plan import WorkItem, derive_seed
+from harness.progress import Progress
 from harness.records import (
     Completion,
     CompletionRequest,
@@ -36,41 +35,6 @@ from harness.store import (
 from harness.suites import Suite
 from harness.tally import Tally
 from harness.targets.base import Target
-
-# --------------------------------------------------------------------------- progress
-
-
-class Progress:
-    """A one-line progress bar on a terminal; silent in CI or when piped."""
-
-    def __init__(self, total: int, enabled: bool | None):
-        if enabled is None:
-            enabled = sys.stderr.isatty() and not os.environ.get("CI")
-        self.enabled = enabled
-        self.total = max(total, 1)
-        self.done = 0
-        self.t0 = time.monotonic()
-        self._last = 0.0
-
-    def advance(self, k: int) -> None:
-        self.done += k
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if now - self._last < 0.1 and self.done < self.total:
-            return
-        self._last = now
-        frac = min(self.done / self.total, 1.0)
-        bar = "#" * int(frac * 30)
-        rate = self.done / max(now - self.t0, 1e-9)
-        sys.stderr.write(f"\r[{bar:<30}] {self.done}/{self.total} samples {rate:,.0f}/s")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-
 
 
 class Pacer:
