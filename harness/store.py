@@ -298,7 +298,8 @@ def records_frame(records: Iterator[SampleRecord] | list[SampleRecord]) -> Any:
     rows = []
     for r in records:
         row: dict[str, Any] = {
-            "run_id": r.run_id, "probe_id": r.probe_id, "family": r.family, "parent_id": r.parent_id,
+            "run_id": r.run_id, "probe_id": r.probe_id, "family": r.family,
+            "parent_id": r.parent_id,
             "mutators": " > ".join(r.mutators), "category": r.category, "severity": r.severity,
             "context": r.context, "temperature": r.temperature, "sample_index": r.sample_index,
             "outcome": r.outcome, "harmful": r.outcome == "harmful", "model": r.model,
