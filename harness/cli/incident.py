@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,9 @@ def register(sub: Any) -> None:
     stage.add_argument("name", help="incident name (or the suite path)")
     stage.add_argument("stage", help="stop-the-bleed, fan-out or fix-at-source")
     stage.add_argument("--note", default="", help="handoff note (what was done, what is next)")
+    stage.add_argument("--by", default=None, metavar="WHO",
+                       help="who hands over (default: $HARNESS_RESPONDER, else $USER); shown "
+                            "in the incident dossier")
     stage.add_argument("--dir", default="suites/incidents", metavar="DIR")
     stage.set_defaults(func=cmd_stage)
 
@@ -99,12 +103,29 @@ def register(sub: Any) -> None:
     status.add_argument("--json", action="store_true", help="print JSON")
     status.add_argument("--quiet", action="store_true", help="no progress bar")
     status.set_defaults(func=cmd_status)
+
+    report = isub.add_parser(
+        "report", help="the incident dossier (HTML or Markdown) for the people running it",
+        description="Stages with timestamps, who handed over and what was run, the exact-prompt "
+        "rate, variant families and the exact-versus-variant gap, over-refusal controls, "
+        "watch status and open risks, in plain language with intervals and no prompt or "
+        "output text. Exit 0 when written, 2 when the incident or its runs are missing.")
+    report.add_argument("name", help="incident name (or the suite path)")
+    report.add_argument("--format", choices=("html", "md"), default="html")
+    report.add_argument("--output", default=None, metavar="FILE",
+                        help="write here (default: RESULTS/incidents/NAME.html or .md; '-' for "
+                             "stdout)")
+    report.add_argument("--out", default="results", metavar="DIR", help="results folder")
+    report.add_argument("--dir", default="suites/incidents", metavar="DIR")
+    report.add_argument("--json", action="store_true",
+                        help="print where the dossier was written as JSON (errors as JSON too)")
+    report.set_defaults(func=cmd_report)
     p.set_defaults(func=_cmd_help(p))
 
 
 def _cmd_help(parser: argparse.ArgumentParser) -> Any:
     def show(args: argparse.Namespace) -> int:
-        raise UsageError("missing ACTION: use `harness incident new|stage|status` "
+        raise UsageError("missing ACTION: use `harness incident new|stage|status|report` "
                          "(see `harness incident --help`)")
     return show
 
@@ -159,7 +180,9 @@ def cmd_new(args: argparse.Namespace) -> int:
 def cmd_stage(args: argparse.Namespace) -> int:
     from harness.incidents import set_stage
 
-    block = set_stage(args.name, args.stage, args.note, directory=args.dir)
+    by = args.by if args.by is not None else (os.environ.get("HARNESS_RESPONDER")
+                                               or os.environ.get("USER") or "")
+    block = set_stage(args.name, args.stage, args.note, directory=args.dir, by=by)
     print(f"incident {block.get('name', args.name)}: stage {block['stage']} "
           f"(handoff {len(block.get('stages', []))} recorded)")
     return EXIT_HOLDS
@@ -191,3 +214,32 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         print(render_status(status), end="")
     return status.exit_code
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.cli._output import print_json
+    from harness.incident_report import (
+        build_dossier,
+        render_dossier_html,
+        render_dossier_markdown,
+    )
+    from harness.store import make_private_dir, write_private_text
+
+    dossier = build_dossier(args.name, directory=args.dir, results_dir=Path(args.out))
+    text = render_dossier_html(dossier) if args.format == "html" else \
+        render_dossier_markdown(dossier)
+    if args.output == "-":
+        sys.stdout.write(text)
+        return EXIT_HOLDS
+    if args.output:
+        path = Path(args.output)
+    else:
+        folder = make_private_dir(make_private_dir(Path(args.out)) / "incidents")
+        path = folder / f"{dossier.name}.{args.format}"
+    write_private_text(path, text)
+    if args.json:
+        print_json({"incident": dossier.name, "format": args.format, "path": str(path),
+                    "conclusion": dossier.conclusion, "risks": list(dossier.risks)})
+    else:
+        print(f"dossier: {path} ({dossier.conclusion}; {len(dossier.risks)} open risk(s))")
+    return EXIT_HOLDS

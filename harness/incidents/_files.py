@@ -471,9 +471,10 @@ def read_incident_block(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def set_stage(name_or_path: str | Path, stage: str, note: str = "", *,
-              directory: str | Path = INCIDENT_DIR, now: datetime | None = None
-              ) -> dict[str, Any]:
-    """Record a stage handoff: set `incident.stage` and append {stage, at, note} to its history.
+              directory: str | Path = INCIDENT_DIR, now: datetime | None = None,
+              by: str = "") -> dict[str, Any]:
+    """Record a stage handoff: set `incident.stage` and append {stage, at, note} (and `by`,
+    who handed over, when given) to its history.
 
     Returns the updated incident block. Moving to the current stage again still records
     the note (a handoff between responders within a stage).
@@ -485,6 +486,8 @@ def set_stage(name_or_path: str | Path, stage: str, note: str = "", *,
     if not isinstance(history, list):
         history = []
     entry = {"stage": stage, "at": now_iso(now), "note": note or ""}
+    if by:
+        entry["by"] = by
     block["stage"] = stage
     block["stages"] = [*history, entry]
     doc["incident"] = block
