@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO, cast
 
 from harness import __version__
-from harness.errors import EXIT_USAGE, HarnessError
+from harness.errors import EXIT_INFRA, EXIT_USAGE, HarnessError
 
 # Subcommand modules, in help order. A module missing here is simply not offered.
 _COMMAND_MODULES = (
@@ -167,7 +167,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     """
     from harness import interrupts
     from harness.cli._output import ArgumentError, print_error, wants_json
-    from harness.errors import EXIT_INFRA, RunInterrupted
+    from harness.errors import RunInterrupted
 
     interrupts.install()
     args: argparse.Namespace | None = None
@@ -203,11 +203,11 @@ def _main(argv: Sequence[str] | None = None) -> int:
     except SystemExit:
         raise  # argparse's own exit (2 on bad usage, 0 on --help)
     except OSError as exc:
-        print(f"harness: error: {_os_error_message(exc)}", file=sys.stderr)
+        print_error(_Failure(_os_error_message(exc), "OSError"), wants_json(argv))
         return EXIT_INFRA
     except MemoryError:
-        print("harness: error: out of memory; lower --concurrency or the suite's size",
-              file=sys.stderr)
+        print_error(_Failure("out of memory; lower --concurrency or the suite's size",
+                             "MemoryError"), wants_json(argv))
         return EXIT_INFRA
     except Exception as exc:  # the last line of defence of the exit codes
         if interrupts.received() is not None:
@@ -217,6 +217,11 @@ def _main(argv: Sequence[str] | None = None) -> int:
         where = f"; the traceback is in {log}" if log else ""
         print(f"harness: internal error ({type(exc).__name__}: {_one_line(exc)}){where}. "
               "Please report it.", file=sys.stderr)
+        if wants_json(argv):
+            from harness.cli._output import print_json
+
+            print_json({"error": {"type": "InternalError", "exit_code": EXIT_INFRA,
+                                  "message": f"{type(exc).__name__}: {_one_line(exc)}{where}"}})
         return EXIT_INFRA
     if interrupts.received() is not None:
         # The command finished although a signal arrived (it was swallowed on the way):
@@ -224,6 +229,16 @@ def _main(argv: Sequence[str] | None = None) -> int:
         print(_interrupted_message(None), file=sys.stderr)
         return interrupts.exit_code()
     return code
+
+
+class _Failure(HarnessError):
+    """A failure that is not a HarnessError (file system, memory), reported the same way."""
+
+    exit_code = EXIT_INFRA
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def _one_line(exc: BaseException) -> str:

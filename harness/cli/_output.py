@@ -24,7 +24,8 @@ def print_json(obj: Any) -> None:
 def error_document(exc: BaseException, exit_code: int | None = None) -> dict[str, Any]:
     """The `{"error": {...}}` document of an exception."""
     code = exit_code if exit_code is not None else getattr(exc, "exit_code", EXIT_USAGE)
-    err: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc).strip("'\""),
+    err: dict[str, Any] = {"type": getattr(exc, "kind", None) or type(exc).__name__,
+                           "message": str(exc).strip("'\""),
                            "exit_code": int(code)}
     if isinstance(exc, ValidationError):
         err["problems"] = [{"file": p.file, "line": p.line, "field": p.field,
@@ -47,3 +48,9 @@ def print_error(exc: HarnessError | ArgumentError, json_output: bool) -> None:
     print(f"harness: error: {str(exc).strip()}", file=sys.stderr)
     if json_output:
         print_json(error_document(exc))
+
+
+def add_json_option(p: Any) -> None:
+    """--json: the result as one JSON document on stdout, failures as {"error": {...}}."""
+    p.add_argument("--json", action="store_true",
+                   help='print the result as JSON (failures as {"error": {...}})')

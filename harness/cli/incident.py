@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness.cli._output import add_json_option
 from harness.errors import EXIT_HOLDS, UsageError
 
 
@@ -71,6 +72,7 @@ def register(sub: Any) -> None:
     new.add_argument("--rewrites", default="paraphrase", metavar="K,K",
                      help="model rewrites per prompt when a paraphrase target is set: "
                           "paraphrase, translate:<lang> (default paraphrase)")
+    add_json_option(new)
     new.set_defaults(func=cmd_new)
 
     stage = isub.add_parser("stage", help="record a stage handoff with a note",
@@ -83,6 +85,7 @@ def register(sub: Any) -> None:
                        help="who hands over (default: $HARNESS_RESPONDER, else $USER); shown "
                             "in the incident dossier")
     stage.add_argument("--dir", default="suites/incidents", metavar="DIR")
+    add_json_option(stage)
     stage.set_defaults(func=cmd_stage)
 
     status = isub.add_parser(
@@ -158,6 +161,16 @@ def cmd_new(args: argparse.Namespace) -> int:
         seed=args.seed, deployment=args.deployment, families=families, directory=args.dir,
         samples=args.samples, rewrite=rewrite, rewrite_kinds=kinds, force=args.force,
         max_calls=args.max_calls, **kwargs)
+    if args.json:
+        from harness.cli._output import print_json
+
+        print_json({"suite": str(created.suite_path), "probes": str(created.probes_path),
+                    "n_exact": created.n_exact, "n_variants": created.n_variants,
+                    "controls": created.controls,
+                    "planned_calls": created.plan.calls if created.plan else None,
+                    "notes": list(created.notes),
+                    "skipped_rewrites": list(created.skipped_rewrites)})
+        return EXIT_HOLDS
     print(f"wrote {created.suite_path} ({created.n_exact} exact prompt(s), "
           f"{created.n_variants} variant(s)) and {created.probes_path}")
     if created.plan is not None:
@@ -183,6 +196,12 @@ def cmd_stage(args: argparse.Namespace) -> int:
     by = args.by if args.by is not None else (os.environ.get("HARNESS_RESPONDER")
                                                or os.environ.get("USER") or "")
     block = set_stage(args.name, args.stage, args.note, directory=args.dir, by=by)
+    if args.json:
+        from harness.cli._output import print_json
+
+        print_json({"incident": block.get("name", args.name), "stage": block["stage"],
+                    "history": block.get("stages", [])})
+        return EXIT_HOLDS
     print(f"incident {block.get('name', args.name)}: stage {block['stage']} "
           f"(handoff {len(block.get('stages', []))} recorded)")
     return EXIT_HOLDS

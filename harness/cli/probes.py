@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from harness.cli._output import add_json_option
 from harness.errors import EXIT_HOLDS, InputError
 from harness.importers import FORMATS, import_file
 from harness.taxonomy import CATEGORIES, SEVERITIES
@@ -50,6 +51,7 @@ def register(subparsers: Any) -> None:
     imp.add_argument("--benign", action="store_true",
                      help="the rows are benign controls (e.g. JailbreakBench's benign set): "
                      "file them as over-refusal probes that must be answered")
+    add_json_option(imp)
     imp.set_defaults(func=_cmd_import)
 
     lst = sub.add_parser(
@@ -73,6 +75,14 @@ def _cmd_import(args: argparse.Namespace) -> int:
                               benign=args.benign)
     for warning in result.warnings:
         print(f"harness: warning: {warning}", file=sys.stderr)
+    if args.json:
+        from harness.cli._output import print_json
+
+        print_json({"imported": len(result.probes), "file": str(args.file),
+                    "format": args.format, "out": str(out),
+                    "by_category": dict(result.counts_by_category()),
+                    "warnings": list(result.warnings)})
+        return EXIT_HOLDS
     counts = ", ".join(f"{c} {n}" for c, n in result.counts_by_category().items())
     print(f"imported {len(result.probes)} probes from {args.file} ({args.format}) "
           f"to {out}: {counts}"

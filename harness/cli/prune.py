@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from harness.cli._output import add_json_option
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
@@ -18,6 +20,7 @@ def register(sub: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="list what would be removed")
     p.add_argument("--include-watches", action="store_true",
                    help="also prune old run folders under RESULTS/watches/*/runs/")
+    add_json_option(p)
     p.set_defaults(func=cmd_prune)
 
 
@@ -26,6 +29,20 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
     result = prune(args.out, parse_duration(args.older_than), dry_run=args.dry_run,
                    include_watches=args.include_watches)
+    if args.json:
+        from harness.cli._output import print_json
+
+        def one(r: object) -> dict[str, object]:
+            when = getattr(r, "when", None)
+            return {"path": str(getattr(r, "path", "")), "run_id": getattr(r, "run_id", None),
+                    "when": when.isoformat() if when else None,
+                    "basis": getattr(r, "basis", None)}
+
+        print_json({"dry_run": args.dry_run, "cutoff": result.cutoff.isoformat(),
+                    "removed": [one(r) for r in result.removed],
+                    "kept": [one(r) for r in result.kept],
+                    "skipped": [one(r) for r in result.skipped]})
+        return 0
     verb = "would remove" if args.dry_run else "removed"
     for r in result.removed:
         print(f"{verb} {r.path}  ({r.basis} {r.when:%Y-%m-%d %H:%M} UTC)" if r.when else

@@ -15,6 +15,7 @@ import sys
 from datetime import date
 from typing import Any
 
+from harness.cli._output import add_json_option
 from harness.errors import EXIT_HOLDS, UsageError
 
 
@@ -80,6 +81,7 @@ def register(sub: Any) -> None:
                     help="production signals: the first D ingested days are the baseline "
                          "(default 14)")
     _add_results(pi)
+    add_json_option(pi)
     pi.set_defaults(func=cmd_init)
 
     pr = actions.add_parser("run", help="run the watch's suite once and append it")
@@ -118,6 +120,7 @@ def register(sub: Any) -> None:
     pg.add_argument("name", metavar="NAME")
     pg.add_argument("file", metavar="FILE")
     _add_results(pg)
+    add_json_option(pg)
     pg.set_defaults(func=cmd_ingest)
 
     pl = actions.add_parser("list", help="list watches and their status")
@@ -151,6 +154,13 @@ def cmd_init(args: argparse.Namespace) -> int:
         results=args.results,
         warn=lambda m: print(f"harness: warning: {m}", file=sys.stderr))
     results = os.path.abspath(args.results)
+    if getattr(args, "json", False):
+        from harness.cli._output import print_json
+
+        print_json({"watch": args.name, "dir": str(files.dir),
+                    "definition": str(files.definition), "ledger": str(files.ledger),
+                    "next": f"harness watch run {args.name}"})
+        return EXIT_HOLDS
     print(f"watch {args.name!r} created: {files.dir}")
     print(f"next: harness watch run {args.name}   (nightly), e.g. this crontab line:")
     print(f"  15 2 * * *  cd {os.getcwd()} && harness watch run {args.name} --quiet "
@@ -255,6 +265,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from harness.watch.runner import ingest_signals
 
     res = ingest_signals(args.name, args.file, results=args.results)
+    if getattr(args, "json", False):
+        from harness.cli._output import print_json
+
+        st = watch_status(args.name, results=args.results)
+        print_json({"watch": args.name, "added": [d.day.isoformat() for d in res.added],
+                    "skipped": len(res.skipped),
+                    "alarms": [a.to_dict() for a in st.alarms if a.kind == "production"]})
+        return EXIT_HOLDS
     span = (f" ({res.added[0].day.isoformat()} .. {res.added[-1].day.isoformat()})"
             if res.added else "")
     print(f"ingested {len(res.added)} day(s){span} into watch {args.name!r}"
