@@ -219,6 +219,7 @@ def _plot(st: Any, path: Any) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """`watch run`: one nightly run appended to the watch."""
+    from harness.errors import RunInterrupted
     from harness.watch import run_watch
     from harness.watch.model import STATUS_EXIT
     from harness.watch.store import watch_files
@@ -227,10 +228,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         entry, st = run_watch(args.name, as_of=_parse_date(args.as_of, "--as-of"),
                               results=args.results, progress=False if args.quiet else None,
                               resume=args.resume)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, RunInterrupted) as exc:
+        # The run guard turns Ctrl-C / SIGTERM into RunInterrupted naming the run folder; a
+        # watch night is finished with `watch run --resume`, not `run --resume`.
         print(f"harness: interrupted; the samples so far are kept: finish this night with "
               f"`harness watch run {args.name} --resume`", file=sys.stderr)
-        return 130
+        return exc.exit_code if isinstance(exc, RunInterrupted) else 130
     for var, value in entry.env_ignored.items():
         print(f"harness: note: {var}={value} ignored: a watch runs with the settings pinned "
               "at `watch init` (recorded in the ledger)", file=sys.stderr)

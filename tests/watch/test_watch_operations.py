@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import InputError, StoreError, UsageError
+from harness.errors import InputError, RunInterrupted, StoreError, UsageError
 from harness.retention import prune
 from harness.watch import init_watch, read_ledger, run_watch, watch_status
 from harness.watch.store import WatchLock, read_pending, watch_files
@@ -180,7 +180,8 @@ def test_an_interrupted_night_is_pending_and_resume_finishes_it(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(run, "finish_run", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    # The run guard reports Ctrl-C as RunInterrupted naming the run folder (exit 130).
+    with pytest.raises(RunInterrupted):
         run_watch("w", as_of=START, results=res)
     files = watch_files("w", res)
     pending = read_pending(files)
