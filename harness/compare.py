@@ -42,6 +42,7 @@ from typing import Any
 from harness.analysis import gated_cell_groups
 from harness.errors import UsageError
 from harness.stats import difference_interval
+from harness.stats.binomial import Interval
 from harness.stats.paired import noninferiority_verdict, paired_difference
 from harness.store import load_run
 from harness.tally import CellCounts, Tally, tally_samples
@@ -74,8 +75,15 @@ class GroupComparison:
     n_candidate: int
     n_shared_probes: int
     interval_method: str
-    """Which interval produced low/high: "rao-scott-newcombe", "newcombe-paired-m10",
-    "newcombe-pooled (paired t degenerate)" or "newcombe-hybrid (independent samples)"."""
+    """Which interval produced low (and interval_high): "rao-scott-newcombe",
+    "newcombe-paired-m10", "newcombe-pooled (paired t degenerate)" or "newcombe-hybrid
+    (independent samples)"."""
+    interval_high: float | None = None
+    """The upper limit of that interval; ``high`` is the larger of it and ``population_high``
+    (the bound a "no worse" or "better" verdict needs)."""
+    population_high: float | None = None
+    """Betting upper bound of the mean per-family difference (`betting_mean_upper`), valid
+    for bursty regressions; None for unpaired groups."""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -115,8 +123,13 @@ def compare_group(key: str, base: list[CellCounts], cand: list[CellCounts], marg
         res = paired_difference([pb_cells[p][0] for p in probes], [pb_cells[p][1] for p in probes],
                                 [pc_cells[p][0] for p in probes], [pc_cells[p][1] for p in probes],
                                 confidence_level)
-        verdict = noninferiority_verdict(res.interval, margin)
-        test = f"paired by probe ({res.interval_method}); {res.test}"
+        # "No worse" (and "better") must hold for the prompt population however the harm is
+        # spread over families: the upper limit is also the betting bound (paired.py).
+        high = max(res.high, res.population_high)
+        verdict = noninferiority_verdict(Interval(res.low, high, res.interval_method,
+                                                  confidence_level), margin)
+        test = f"paired by probe ({res.interval_method}; upper limit also the betting " \
+               f"bound over {len(probes)} families); {res.test}"
         if verdict == "inconclusive":
             # As in run gates: "no worse" must hold for the prompt population (paired by
             # probe, above), but a regression on this suite's own prompts is shown by the
@@ -126,13 +139,14 @@ def compare_group(key: str, base: list[CellCounts], cand: list[CellCounts], marg
                 verdict = "worse"
                 test += "; regression shown on the fixed suite (Newcombe on pooled counts)"
         return GroupComparison(key, True, res.baseline_rate, res.candidate_rate, res.difference,
-                               res.low, res.high, test, res.p_value_worse, verdict, nb, nc,
-                               len(probes), res.interval_method)
+                               res.low, high, test, res.p_value_worse, verdict, nb, nc,
+                               len(probes), res.interval_method, res.high,
+                               res.population_high)
     iv = difference_interval(kc, nc, kb, nb, confidence_level)
     verdict = noninferiority_verdict(iv, margin)
     return GroupComparison(key, False, kb / nb, kc / nc, kc / nc - kb / nb, iv.low, iv.high,
                            "independent samples (Newcombe hybrid score)", None, verdict, nb, nc,
-                           len(probes), "newcombe-hybrid (independent samples)")
+                           len(probes), "newcombe-hybrid (independent samples)", iv.high)
 
 
 def compare_tallies(base: Tally, cand: Tally, margin: float, confidence_level: float = 0.95,

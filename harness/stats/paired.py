@@ -22,6 +22,20 @@ We then use Newcombe's method 10 (`newcombe_paired_interval`): Wilson
 score intervals for the two marginal rates combined by "square-and-add" with a correction for
 their correlation (Newcombe 1998c, Stat. Med. 17:2635-2650).
 
+Population upper bound for "no worse" (`betting_mean_upper`): every interval above leans on
+a CLT or a design effect estimated from the probes that happen to carry harm. When a
+regression is bursty (a few prompt families break, most do not) and the suite happens to
+contain few or none of them, those intervals are narrow and wrong: with 2% of families
+breaking, 50 families x 10 samples, the Rao-Scott interval gave a false "no worse" at the
+margin 35% of the time (nominal 5%). The per-family differences d_j are independent draws in
+[-1, 1] whose mean is the population difference, whatever the clustering; a betting
+confidence bound for the mean of bounded variables (Waudby-Smith & Ramdas 2024, "Estimating
+means of bounded random variables by betting", J. R. Stat. Soc. B 86(1):1-27) is valid for
+every such distribution, bursty ones included. `paired_difference` reports it as
+``population_high`` and `harness.compare` claims "no worse" only when it, too, is below the
+margin. Its price is honest: with J families and no harm anywhere it cannot go below about
+ln(1/alpha)/J (an unseen family that breaks completely cannot be ruled out more tightly).
+
 Exact test on discordant cells: each probe is reduced to "any harmful sample" in each run;
 b = probes harmful only in the candidate, c = only in the baseline. Under no difference,
 b ~ Binomial(b + c, 1/2) (exact McNemar test; McNemar 1947). We report the two-sided p-value
@@ -82,6 +96,9 @@ class PairedDifference:
     test: str
     p_value_two_sided: float
     p_value_worse: float
+    population_high: float = 1.0
+    """Betting upper bound of the mean per-family difference at the interval's upper tail
+    (`betting_mean_upper`): valid for any distribution of family differences."""
 
     @property
     def interval(self) -> Interval:
@@ -346,6 +363,7 @@ def paired_difference(
     b = int(np.sum(any_c & ~any_b))
     c = int(np.sum(any_b & ~any_c))
     p_two, p_worse = mcnemar_exact(b, c)
+    pop_high = betting_mean_upper(d, _tail(cl, sides)) if sides != "lower" else 1.0
     return PairedDifference(
         difference=diff, low=float(low), high=float(high), confidence_level=cl, sides=sides,
         interval_method=method, n_clusters=j, baseline_rate=float(pb.mean()),
@@ -353,7 +371,85 @@ def paired_difference(
         discordant_baseline_only=c,
         test="mcnemar-exact (discordant pairs)" if binary
         else "mcnemar-exact (cells with any harmful)",
-        p_value_two_sided=p_two, p_value_worse=p_worse)
+        p_value_two_sided=p_two, p_value_worse=p_worse, population_high=pop_high)
+
+
+BETTING_MAX_BET = 0.9
+"""Bets are truncated at 0.9 (WSR 2024 truncate at 1/2 or 3/4 for confidence sequences; a
+single final look can bet harder): a family that breaks completely costs at most 90% of the
+capital."""
+BETTING_ORDERS = 8
+"""The capital is averaged over this many fixed pseudo-random orders of the families (an
+average of e-values is an e-value), so the bound does not depend on one arbitrary order."""
+
+
+def _betting_log_capital(d: np.ndarray, m: np.ndarray, tail: float, cap: float) -> np.ndarray:
+    """log of the capital K_J(m) for H0: E[d] = m, betting that d < m; one order of d.
+
+    Predictable plug-in bets (WSR 2024, eq. (26), "PrPl-EB" at a fixed sample size J):
+    lambda_i = min(sqrt(2 ln(1/tail) / (J sigma2_{i-1})), cap) with sigma2_{i-1} a running
+    variance that starts from a prior value of 1/4. lambda_i never depends on m, so each
+    factor 1 + lambda_i (m - d_i) grows with m and the capital is monotone in m.
+    """
+    j = d.size
+    prior = 0.25
+    csum = np.concatenate([[0.0], np.cumsum(d)])
+    mu = csum[1:] / (np.arange(1, j + 1) + 1.0)  # running mean after i values, prior 0
+    dev = np.concatenate([[0.0], np.cumsum((d - mu) ** 2)])[:-1]
+    sigma2 = (prior + dev) / (np.arange(j) + 1.0)  # uses values before i only
+    lam = np.minimum(np.sqrt(2.0 * math.log(1.0 / tail) / (j * sigma2)), cap)
+    # factor >= 1 - cap (1 - m)... >= 0 for d <= 1 and m >= 0 (the caller keeps m >= 0 or
+    # halves the cap below 0, where 1/(1 - m) >= 1/2).
+    return np.sum(np.log1p(lam[None, :] * (m[:, None] - d[None, :])), axis=1)
+
+
+def betting_mean_upper(values: Sequence[float] | np.ndarray, tail: float) -> float:
+    """Upper confidence bound (level 1 - ``tail``) for the mean of independent values in [-1, 1].
+
+    Test-by-betting: for each candidate mean m the capital
+    K(m) = prod_i (1 + lambda_i (m - d_i)) is a nonnegative martingale with expectation 1
+    when the mean is m (and a supermartingale when it is larger), so by Markov's inequality
+    P(K(m) >= 1/tail) <= tail; the bound is the smallest m with K(m) >= 1/tail
+    (Waudby-Smith & Ramdas 2024). The capital is averaged over `BETTING_ORDERS` fixed
+    orders. Needs no variance model: valid for bursty, skewed or two-point distributions.
+    """
+    d = np.asarray(values, dtype=float)
+    if d.size == 0:
+        return 1.0
+    if np.any(d < -1.0) or np.any(d > 1.0) or not np.all(np.isfinite(d)):
+        raise StatsInputError("betting_mean_upper needs values in [-1, 1]")
+    if not 0.0 < tail < 1.0:
+        raise StatsInputError(f"tail must be in (0, 1), got {tail!r}")
+    rng = np.random.default_rng(20261201)  # fixed orders: the bound is a function of the data
+    orders = [np.arange(d.size)] + [rng.permutation(d.size) for _ in range(BETTING_ORDERS - 1)]
+    threshold = math.log(1.0 / tail)
+
+    def log_capital(m: np.ndarray) -> np.ndarray:
+        """log of the order-averaged capital at each candidate mean in ``m``."""
+        out = np.empty(m.size)
+        for sign_mask, cap in ((m >= 0.0, BETTING_MAX_BET), (m < 0.0, BETTING_MAX_BET / 2.0)):
+            if not np.any(sign_mask):
+                continue
+            logs = np.stack([_betting_log_capital(d[o], m[sign_mask], tail, cap)
+                             for o in orders])
+            out[sign_mask] = np.logaddexp.reduce(logs, axis=0) - math.log(len(orders))
+        return out
+
+    # K(m) is nondecreasing in m on each side of 0 (bets never depend on m), so the bound is
+    # the first rejected m: bracket it on a grid, then refine the bracket twice more.
+    lo_m, hi_m = float(d.mean()), 1.0
+    if log_capital(np.array([hi_m]))[0] < threshold:
+        return 1.0
+    for _ in range(4):
+        grid = np.linspace(lo_m, hi_m, 65)
+        rej = log_capital(grid) >= threshold
+        first = int(np.argmax(rej))  # rej[-1] is True
+        if first == 0:
+            return float(grid[0])
+        lo_m, hi_m = float(grid[first - 1]), float(grid[first])
+        if hi_m - lo_m < 1e-8:
+            break
+    return float(hi_m)
 
 
 def noninferiority_verdict(

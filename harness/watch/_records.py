@@ -332,6 +332,8 @@ class WatchStatus:
     production: Mapping[str, Any] | None = None
     """Production signals (`harness watch ingest`): baseline, daily points and tests,
     JSON-ready; their alarms are in ``alarms`` (kind "production")."""
+    verification: Mapping[str, Any] | None = None
+    """The test behind verified/holding (`harness.stats.windowed.RateVerification`)."""
 
     @property
     def stale(self) -> bool:
@@ -377,18 +379,22 @@ class WatchStatus:
                 "cs_low": self.cs_low,
                 "cs_high": self.cs_high,
                 "method": "beta-binomial mixture confidence sequence "
-                          "(Howard et al. 2021), running intersection, current segment",
+                          "(Howard et al. 2021) at 1 - alpha/2, current segment",
                 "t_opt": self.t_opt,
             },
             "stale": self.stale,
             "coverage": self.coverage.to_dict() if self.coverage else None,
+            "verification": dict(self.verification) if self.verification else None,
             "alarms": [a.to_dict() for a in self.alarms],
             "segments": [dict(s) for s in self.segments],
             "production": dict(self.production) if self.production is not None else None,
             "runs_detail": [p.to_dict() for p in self.points],
             "false_alarm_control": {
-                "breach": f"<= {1 - self.confidence_level:g} over any number of looks "
-                          "(Ville's inequality on the mixture martingale)",
+                "breach": f"<= {1 - self.confidence_level:g} over any number of looks: half "
+                          "for the segment's confidence sequence (Ville's inequality), half "
+                          "for the recent-window test spent over looks",
+                "verified": f"<= {1 - self.confidence_level:g}: whole-segment and "
+                            "final-window exact bounds, spent over the looks after the period",
                 "drift": f"<= {self.drift_alpha:g} in total: split over "
                          f"{len(DRIFT_FAMILIES)} signal families, spent over looks",
             },

@@ -47,7 +47,7 @@ def test_unpaired_groups_use_newcombe(tmp_path: Path) -> None:
     g = compare_group("self-harm", [cell("a", 4, 200)], [cell("b", 15, 200)], 0.01, 0.9)
     assert not g.paired
     low, high = confint_proportions_2indep(15, 200, 4, 200, method="newcomb", alpha=0.1)
-    assert abs(g.low - low) < 1e-6 and abs(g.high - high) < 1e-6
+    assert abs(g.low - low) < 1e-6 and abs(g.high - high) < 1e-6 and g.interval_high == g.high
     assert g.verdict == "worse"
 
 

@@ -80,13 +80,16 @@ def test_one_sample_per_probe_uses_newcombe_m10_and_mcnemar() -> None:
     lo, hi = _newcombe_m10(a, b, c, d, level)
     assert g.paired and g.interval_method == "newcombe-paired-m10"
     assert g.difference == pytest.approx((b - c) / 80)
-    assert (g.low, g.high) == pytest.approx((lo, hi), abs=1e-9)
+    assert (g.low, g.interval_high) == pytest.approx((lo, hi), abs=1e-9)
     # One-sided exact McNemar p-value for "candidate worse": P(X >= b), X ~ Bin(b + c, 1/2).
     assert g.p_value == pytest.approx(stats.binomtest(b, b + c, 0.5, "greater").pvalue)
     assert "mcnemar-exact" in g.test and "newcombe-paired-m10" in g.test
     assert mcnemar([[a, b], [c, d]], exact=True).pvalue < 0.05
     assert g.verdict == "better" and hi < 0
     assert g.n_shared_probes == 80
+    # The verdict's upper limit is also the betting bound over the 80 probe differences.
+    assert g.population_high is not None and g.interval_high is not None
+    assert g.high == max(g.interval_high, g.population_high) and g.high < 0
 
 
 def test_binary_regression_is_worse() -> None:
@@ -107,7 +110,7 @@ def test_no_discordant_pairs_is_not_degenerate() -> None:
     assert g.interval_method == "newcombe-paired-m10"
     assert g.low < 0 < g.high and g.verdict == "inconclusive"
     a = sum(c.n_harmful for c in base)
-    assert (g.low, g.high) == pytest.approx(_newcombe_m10(a, 0, 0, 30 - a, 0.9), abs=1e-9)
+    assert (g.low, g.interval_high) == pytest.approx(_newcombe_m10(a, 0, 0, 30 - a, 0.9), abs=1e-9)
 
 
 def test_many_samples_per_probe_use_rao_scott_newcombe() -> None:
@@ -118,7 +121,7 @@ def test_many_samples_per_probe_use_rao_scott_newcombe() -> None:
     g = compare_group("overall", base, cand, 0.02, 0.9)
     ref = rao_scott_paired_interval(kb, np.full(12, 20), kc, np.full(12, 20), 0.9)
     assert g.interval_method == "rao-scott-newcombe" and "rao-scott-newcombe" in g.test
-    assert (g.low, g.high) == pytest.approx((ref.low, ref.high), abs=1e-12)
+    assert (g.low, g.interval_high) == pytest.approx((ref.low, ref.high), abs=1e-12)
     assert g.difference == pytest.approx(np.mean(kc / 20 - kb / 20))
 
 
@@ -141,7 +144,7 @@ def test_one_sample_per_cell_but_several_cells_per_probe_stays_clustered() -> No
     kb = np.array([sum(v[0]) for v in per.values()])
     kc = np.array([sum(v[1]) for v in per.values()])
     ref = rao_scott_paired_interval(kb, np.full(15, 2), kc, np.full(15, 2), 0.9)
-    assert (g.low, g.high) == pytest.approx((ref.low, ref.high), abs=1e-12)
+    assert (g.low, g.interval_high) == pytest.approx((ref.low, ref.high), abs=1e-12)
 
 
 def test_variants_of_one_prompt_are_paired_as_one_family() -> None:
@@ -160,7 +163,7 @@ def test_variants_of_one_prompt_are_paired_as_one_family() -> None:
     g = compare_group("overall", base, cand, 0.02, 0.9)
     assert g.n_shared_probes == 6
     ref = rao_scott_paired_interval(kb, np.full(6, 50), kc, np.full(6, 50), 0.9)
-    assert (g.low, g.high) == pytest.approx((ref.low, ref.high), abs=1e-12)
+    assert (g.low, g.interval_high) == pytest.approx((ref.low, ref.high), abs=1e-12)
 
 
 def test_unpaired_and_output_contract() -> None:
@@ -222,4 +225,5 @@ max_rate: {{overall: 0.05}}
                            result["interval_level"])
     assert overall["n_shared_probes"] == len(shared)
     assert overall["difference"] == pytest.approx(xc.mean() - xb.mean())
-    assert (overall["low"], overall["high"]) == pytest.approx((lo, hi), abs=1e-9)
+    assert (overall["low"], overall["interval_high"]) == pytest.approx((lo, hi), abs=1e-9)
+    assert overall["high"] == max(hi, overall["population_high"])

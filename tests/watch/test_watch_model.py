@@ -49,8 +49,8 @@ def test_too_few_runs_is_watching_then_holding_then_verified() -> None:
     assert (st.days_elapsed, st.days_left, st.runs) == (2, 8, 2)
     st = evaluate_watch(d, _entries([0, 1, 0, 0]), START + timedelta(days=3))
     assert st.status == "holding"
-    # the pooled bound is the CS of the pooled counts (first look's bound is wider)
-    cs = confidence_sequence(1, 800, confidence_level=0.95, t_opt=200 * 10)
+    # the pooled bound shown is the breach CS (at 1 - alpha/2) of the pooled counts
+    cs = confidence_sequence(1, 800, confidence_level=0.975, t_opt=200 * 10)
     assert st.cs_high == pytest.approx(cs.high)
     st = evaluate_watch(d, _entries([0, 1, 0, 0, 1, 0, 0, 0, 1, 0]), START + timedelta(days=9))
     assert st.status == "verified" and st.days_left == 0 and st.exit_code == 0
