@@ -14,6 +14,7 @@ Prints Markdown tables to stdout.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from datetime import date
@@ -118,7 +119,108 @@ def compare_tables(reps: int, seed: int) -> list[str]:
     return [*out, ""]
 
 
-SECTIONS = {"watch": watch_tables, "compare": compare_tables}
+def probe_rates(rng: np.random.Generator, families: int, mean: float, icc: float,
+                bursty: bool = False) -> np.ndarray:
+    """Family rates with the given mean: Beta with intraclass correlation ``icc``, or bursty
+    (a share ``mean / 0.5`` of families at rate 0.5, the rest 0)."""
+    if mean <= 0:
+        return np.zeros(families)
+    if bursty:
+        return np.where(rng.random(families) < mean / 0.5, 0.5, 0.0)
+    if icc <= 0:
+        return np.full(families, mean)
+    s = 1.0 / icc - 1.0
+    return rng.beta(mean * s, (1 - mean) * s, size=families)
+
+
+def sequential_run(rates: np.ndarray, samples: int, max_rate: float,
+                   rng: np.random.Generator, confidence_level: float = 0.95
+                   ) -> tuple[str, int]:
+    """One `run --sequential` of one gated group, rounds as the engine plays them.
+
+    ``samples`` per family is the fixed plan; rounds of ceil(samples / 4) per family, budget
+    twice the plan, `sequential_gate` after every round with per-family counts (what
+    `harness.analysis.sequential_decision` passes). Returns (verdict, samples used).
+    """
+    from harness.stats.sequential import sequential_gate
+
+    families = rates.size
+    per_round = max(1, -(-samples // 4))
+    budget = 2 * families * samples
+    planned_looks = max(1, -(-budget // (families * per_round)))
+    k = np.zeros(families, dtype=np.int64)
+    n = np.zeros(families, dtype=np.int64)
+    prev = None
+    look = 0
+    while True:
+        take = min(per_round, (budget - int(n.sum())) // families)
+        exhausted = take <= 0
+        if not exhausted:
+            k += rng.binomial(take, rates)
+            n += take
+            look += 1
+        d = sequential_gate({"g": (int(k.sum()), int(n.sum()))}, {"g": max_rate},
+                            confidence_level, planned_samples=families * samples,
+                            budget_exhausted=exhausted, previous=prev,
+                            clusters_by_group={"g": (k.tolist(), n.tolist())},
+                            look=max(look, 1), planned_looks=planned_looks)
+        prev = d
+        if d.stop or d.verdict == "above":
+            return d.verdict, int(n.sum())
+
+
+def fixed_run(rates: np.ndarray, samples: int, max_rate: float, rng: np.random.Generator,
+              confidence_level: float = 0.95) -> str:
+    """The fixed-size gate on the same design (families x samples), one-sided at alpha."""
+    from harness.gating import GateInput, gate_groups
+
+    k = rng.binomial(samples, rates)
+    g = GateInput("overall", "g", k.tolist(), [samples] * rates.size, max_rate)
+    return gate_groups([g], confidence_level)[0].verdict
+
+
+def sequential_tables(reps: int, seed: int) -> list[str]:
+    """Sequential: validity under clustering, samples to decision against the fixed plan."""
+    rng = np.random.default_rng(seed)
+    theta = MAX
+    limit = math.log(0.05) / math.log(1 - theta)
+    out = [f"#### run --sequential, max rate 5%, 95% ({reps} runs per row, seed {seed})", "",
+           "Budget twice the fixed plan, rounds of a quarter of the planned samples per family. "
+           f"Information limit ln(alpha)/ln(1 - max) = {limit:.1f} samples.", "",
+           "| families x planned samples | truth | wrong verdict | below | above | "
+           "mean samples used / fixed plan | / information limit | fixed gate below |",
+           "|---|---|---|---|---|---|---|---|"]
+    designs = ((60, 10), (200, 5), (30, 20))
+    truths = (("0", 0.0, 0.0, False), ("half the max, ICC 0", 0.5 * theta, 0.0, False),
+              ("half the max, ICC 0.1", 0.5 * theta, 0.1, False),
+              ("at the max, ICC 0.3", theta, 0.3, False),
+              ("at the max, bursty", theta, 0.0, True),
+              ("twice the max, ICC 0.1", 2 * theta, 0.1, False))
+    for fam, m in designs:
+        for name, mean, icc, bursty in truths:
+            verdicts: list[str] = []
+            used: list[int] = []
+            fixed_below = 0
+            for _ in range(reps):
+                rates = probe_rates(rng, fam, mean, icc, bursty)
+                v, u = sequential_run(rates, m, theta, rng)
+                verdicts.append(v)
+                used.append(u)
+                fixed_below += fixed_run(rates, m, theta, rng) == "below"
+            below = verdicts.count("below") / reps
+            above = verdicts.count("above") / reps
+            wrong = below if mean >= theta else above if mean < theta else 0.0
+            if mean == theta:
+                wrong = below  # "above" at the max is a fixed-suite claim about these prompts
+            plan = fam * m
+            out.append(f"| {fam} x {m} | {name} | {100 * wrong:.1f}% | {100 * below:.1f}% | "
+                       f"{100 * above:.1f}% | {np.mean(used) / plan:.2f} | "
+                       f"{np.mean(used) / limit:.1f} | {100 * fixed_below / reps:.1f}% |")
+            print(out[-1], file=sys.stderr, flush=True)
+    return [*out, ""]
+
+
+SECTIONS = {"watch": watch_tables, "compare": compare_tables, "sequential": sequential_tables}
 
 
 def main(argv: list[str] | None = None) -> int:

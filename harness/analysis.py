@@ -281,11 +281,14 @@ def _apply_sequential(row: GroupRow, sequential: Mapping[str, Any]) -> GroupRow:
             fixed_n_verdict=row.verdict or "inconclusive"))
 
 def sequential_decision(tally: Tally, suite: Suite, previous: Any = None,
-                        budget_exhausted: bool = False) -> tuple[dict[str, Any], Any]:
-    """After a round of `--sequential`: stop when the anytime-valid bounds settle every gate.
+                        budget_exhausted: bool = False, *, look: int = 1,
+                        planned_looks: int = 1) -> tuple[dict[str, Any], Any]:
+    """After round ``look`` of ``planned_looks`` of `--sequential`: stop when the anytime-valid
+    bounds settle every gate.
 
     Returns the JSON-ready decision and the `SequentialDecision` to pass back as `previous`
-    (the bounds are intersected over rounds, which keeps them valid and monotone).
+    (the bounds are kept monotone over rounds). "below" uses the clustered bound over probe
+    families, as the fixed-size gate does (`harness.stats.sequential.sequential_gate`).
     """
     from harness.stats.sequential import sequential_gate
 
@@ -293,6 +296,7 @@ def sequential_decision(tally: Tally, suite: Suite, previous: Any = None,
     by_group = gated_cell_groups(cells)
     counts = {key: (sum(c.n_harmful for c in cs), sum(_scored(c) for c in cs))
               for key, cs in by_group.items()}
+    clusters = {key: _clusters(cs)[1:] for key, cs in by_group.items()}
     max_rates = {k: v for k, v in suite.max_rate.items() if k in counts and counts[k][1] > 0}
     if not max_rates:
         return {"stop": False, "verdicts": {}}, None
@@ -300,7 +304,8 @@ def sequential_decision(tally: Tally, suite: Suite, previous: Any = None,
     planned = {key: len(by_group[key]) * suite.samples for key in max_rates}
     decision = sequential_gate(counts, max_rates, suite.confidence_level,
                                planned_samples=planned, previous=previous,
-                               budget_exhausted=budget_exhausted)
+                               budget_exhausted=budget_exhausted, clusters_by_group=clusters,
+                               look=look, planned_looks=planned_looks)
     return ({"stop": decision.stop, "verdict": decision.verdict, "reason": decision.reason,
              "method": decision.method,
              "verdicts": {g.key: g.to_dict() for g in decision.groups}}, decision)

@@ -211,6 +211,8 @@ async def _run_sequential(suite: Suite, options: RunOptions, target: Target, cel
     fixed_plan = len(cells) * suite.samples
     budget = options.max_samples or 2 * fixed_plan
     per_round = max(1, math.ceil(suite.samples / 4))
+    # The looks are fixed before sampling: "below" spends its alpha over exactly these.
+    planned_looks = max(1, math.ceil(budget / max(len(cells) * per_round, 1)))
     rounds = 0
     index = 0
     decision: dict[str, Any] = {"stop": False, "verdicts": {}}
@@ -222,7 +224,9 @@ async def _run_sequential(suite: Suite, options: RunOptions, target: Target, cel
         if round_samples <= 0:
             # Budget spent: the last decision stands, marked as such.
             decision, previous = sequential_decision(tally, suite, previous,
-                                                     budget_exhausted=True)
+                                                     budget_exhausted=True,
+                                                     look=max(rounds, 1),
+                                                     planned_looks=planned_looks)
             break
         items = plan_work(cells, round_samples, batch_n, done, start_index=index)
         runner = await execute(suite, target, items, writer, tally, run_id, progress, transform,
@@ -232,7 +236,8 @@ async def _run_sequential(suite: Suite, options: RunOptions, target: Target, cel
             raise runner.fatal
         index += round_samples
         rounds += 1
-        decision, previous = sequential_decision(tally, suite, previous)
+        decision, previous = sequential_decision(tally, suite, previous, look=rounds,
+                                                 planned_looks=planned_looks)
         # Stop when every gate is settled, or as soon as one is settled "above": the run is
         # then breached whatever the others say.
         if decision["stop"] or decision.get("verdict") == "above":
@@ -243,6 +248,7 @@ async def _run_sequential(suite: Suite, options: RunOptions, target: Target, cel
     return {
         "rounds": rounds,
         "samples_per_cell_per_round": per_round,
+        "planned_looks": planned_looks,
         "samples_used": used,
         "fixed_plan_samples": fixed_plan,
         "samples_saved": max(fixed_plan - used, 0),

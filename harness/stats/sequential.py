@@ -31,6 +31,14 @@ Poisson-binomial with mean n p; its moment generating function is dominated by B
 (Hoeffding 1956), so ``M_t(p)`` evaluated at look boundaries is a nonnegative supermartingale
 and Ville's inequality still applies. Evaluate the CS only at look boundaries.
 
+It is *not* valid for "prompts like these" (E2): samples of one probe family are correlated,
+and a pooled sequence treats 1,000 samples of 30 probes as 1,000 independent draws (false
+"below" 15-16% at nominal 5% with an intraclass correlation of 0.3). The sequential gate
+(`sequential_gate`) therefore decides "below" with the run gate's clustered bound over probe
+families (`harness.stats.clustered`), spending alpha evenly over the looks fixed before
+sampling (`spending_weights`, `look_level`), and keeps the CS for the fixed-suite "above"
+claim, which is what the run gate's breach on the fixed suite claims too.
+
 Everything here is pure: counts in, numbers out.
 """
 
@@ -47,6 +55,7 @@ from scipy.special import betaln
 
 from harness.errors import StatsInputError
 from harness.stats._checks import check_confidence, check_count, check_rate
+from harness.stats.clustered import cluster_rate_interval
 
 Verdict = Literal["below", "above", "inconclusive"]
 Action = Literal["stop", "continue"]
@@ -263,9 +272,55 @@ def ever_above(
 # ----------------------------------------------------------------------------- sequential gate
 
 
+def spending_weights(planned_looks: int) -> np.ndarray:
+    """Share of alpha spent on "below" at each planned look: 1 / planned_looks each.
+
+    Bonferroni across the looks (a union bound; in the language of group-sequential designs
+    a linear alpha-spending function, Lan & DeMets 1983, Biometrika 70:659-663, without the
+    normal approximation that lets those designs spend less): whichever look the run stops
+    at, the chance of a wrong "below" is at most alpha. Measured against front-loaded,
+    back-loaded and plan-point-heavy spending (bench/decision_tables.py), the even split was
+    never worse than 0.1x the fixed plan in mean samples and is the simplest to state.
+    """
+    if planned_looks < 1:
+        raise StatsInputError(f"planned_looks must be >= 1, got {planned_looks!r}")
+    return np.full(planned_looks, 1.0 / planned_looks)
+
+
+def look_level(alpha: float, look: int, planned_looks: int) -> float:
+    """The "below" level of look number ``look`` (1-based) of ``planned_looks``.
+
+    Looks beyond the plan (a resumed or extended run) get nothing: they cannot claim
+    "below" without breaking the union bound.
+    """
+    if look < 1:
+        raise StatsInputError(f"looks start at 1, got {look!r}")
+    if look > planned_looks:
+        return 0.0
+    return float(alpha * spending_weights(planned_looks)[look - 1])
+
+
+def population_upper(k_per_cluster: Sequence[int], n_per_cluster: Sequence[int],
+                     alpha: float) -> float:
+    """The fixed-sample "prompts like these" upper bound of the run gate at one-sided ``alpha``.
+
+    The same clustered bound `harness.gating` applies to a fixed-size run (probe families as
+    clusters; `harness.stats.clustered`); the sequential gate spends its alpha over looks.
+    """
+    if alpha <= 0.0:
+        return 1.0
+    b = cluster_rate_interval(k_per_cluster, n_per_cluster, 1.0 - alpha, sides="upper")
+    return float(b.high)
+
+
 @dataclass(frozen=True)
 class GroupDecision:
-    """The sequential verdict of one gated group at the current look."""
+    """The sequential verdict of one gated group at the current look.
+
+    ``high`` is the "prompts like these" upper bound at this look's spent level (running
+    minimum over looks: still valid, the union bound covers every look at once); ``low`` the
+    fixed-suite lower bound of the pooled confidence sequence (running maximum).
+    """
 
     key: str
     n: int
@@ -276,6 +331,11 @@ class GroupDecision:
     verdict: Verdict
     confidence_level: float
     """Per-group level after the Bonferroni split across gated groups."""
+    n_clusters: int = 1
+    look: int = 1
+    planned_looks: int = 1
+    below_alpha: float = 0.0
+    """The one-sided level the "below" test spent at this look."""
 
     @property
     def settled(self) -> bool:
@@ -294,7 +354,15 @@ class GroupDecision:
             "cs_high": self.high,
             "verdict": self.verdict,
             "confidence_level": self.confidence_level,
+            "n_clusters": self.n_clusters,
+            "look": self.look,
+            "planned_looks": self.planned_looks,
+            "below_alpha": self.below_alpha,
         }
+
+
+SEQUENTIAL_METHOD = ("below: clustered population bound spent over the planned looks; "
+                     "above: beta-binomial mixture confidence sequence (this suite)")
 
 
 @dataclass(frozen=True)
@@ -311,7 +379,7 @@ class SequentialDecision:
     groups: tuple[GroupDecision, ...]
     reason: str
     confidence_level: float
-    method: str = "beta-binomial-mixture-cs"
+    method: str = SEQUENTIAL_METHOD
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -345,19 +413,32 @@ def sequential_gate(
     planned_samples: int | Mapping[str, int],
     budget_exhausted: bool = False,
     previous: SequentialDecision | None = None,
+    clusters_by_group: Mapping[str, tuple[Sequence[int], Sequence[int]]] | None = None,
+    look: int = 1,
+    planned_looks: int = 1,
 ) -> SequentialDecision:
-    """Decide after a sampling round whether every gated rate is settled.
+    """Decide after sampling round ``look`` of ``planned_looks`` whether every gated rate is
+    settled.
 
     ``counts_by_group`` maps a group key (e.g. ``"overall"`` or a category) to cumulative
-    ``(n_harmful, n)``; ``max_rates`` maps the gated keys to their max rate (keys without counts
-    are treated as n = 0). ``planned_samples`` is the fixed-size plan per group (or one number
-    for all): the CS is tuned to be tightest there. ``previous`` (the decision of the last
-    round) makes the bounds the running intersection over rounds.
+    pooled ``(n_harmful, n)``; ``clusters_by_group`` to its per-family harmful and scored
+    counts (a group without them counts as one family, which can never show "below" for
+    prompts like these). ``max_rates`` maps the gated keys to their max rate.
+    ``planned_samples`` (the fixed plan per group) tunes the confidence sequence.
+    ``previous`` (the decision of the last round) keeps the bounds monotone over rounds.
 
-    Error control: each group's CS is two-sided at level ``alpha / m`` for m gated groups
-    (Bonferroni), so the chance that any stated below/above verdict is wrong, at whatever
-    round the engine stops, is at most ``alpha = 1 - confidence_level``. Rounds must sample
-    every cell equally (see the module docstring).
+    Error control, with alpha = 1 - confidence_level split evenly over the m gated groups
+    (Bonferroni):
+
+    * "below" is a claim about prompts like these (clustered by probe family): at look r the
+      run gate's clustered upper bound is taken at the one-sided level
+      ``look_level(alpha / m, r, planned_looks)``; the levels of all planned looks sum to
+      alpha / m, so by the union bound the chance of a wrong "below" at whatever look the run
+      stops is at most alpha / m per group (anytime-valid over the planned looks; a look
+      beyond the plan cannot claim "below").
+    * "above" is a claim about this suite's prompts (the run gate's fixed-suite breach): the
+      pooled beta-binomial mixture confidence sequence at level 1 - alpha / m, valid under
+      optional stopping by Ville's inequality (module docstring).
 
     Stops when every group is settled (verdict ``above`` if any is above, else ``below``), or
     when ``budget_exhausted`` (verdict ``inconclusive`` unless all are settled or one is above).
@@ -366,8 +447,15 @@ def sequential_gate(
     if not max_rates:
         raise StatsInputError(
             "sequential_gate needs at least one gated max rate; set max_rate in the suite")
+    if isinstance(look, bool) or not isinstance(look, int) or look < 1 or \
+            isinstance(planned_looks, bool) or not isinstance(planned_looks, int) or \
+            planned_looks < 1:
+        raise StatsInputError(
+            f"look and planned_looks must be counts >= 1, got {look!r} and {planned_looks!r}")
     m = len(max_rates)
-    group_level = 1.0 - (1.0 - level) / m
+    group_alpha = (1.0 - level) / m
+    group_level = 1.0 - group_alpha
+    below_alpha = look_level(group_alpha, look, planned_looks)
     prev = {g.key: g for g in previous.groups} if previous is not None else {}
     groups: list[GroupDecision] = []
     for key in sorted(max_rates):
@@ -379,25 +467,29 @@ def sequential_gate(
             raise StatsInputError(
                 f"planned_samples for group {key!r} must be a positive count, got {planned!r}")
         b = confidence_sequence(k, n, confidence_level=group_level, t_opt=planned)
-        low, high = b.low, b.high
+        kc, nc = (clusters_by_group or {}).get(key, ([k], [n]))
+        usable = [(int(a), int(t)) for a, t in zip(kc, nc, strict=True) if int(t) > 0]
+        high = population_upper([a for a, _ in usable], [t for _, t in usable], below_alpha) \
+            if usable else 1.0
+        low = b.low
         if key in prev:
             low = max(low, prev[key].low)
             high = min(high, prev[key].high)
         verdict: Verdict = "below" if high < theta else "above" if low > theta else \
             "inconclusive"
         groups.append(GroupDecision(key, b.n, b.n_harmful, theta, low, high, verdict,
-                                    group_level))
+                                    group_level, len(usable), look, planned_looks,
+                                    below_alpha))
     any_above = any(g.verdict == "above" for g in groups)
     all_settled = all(g.settled for g in groups)
     overall: Verdict = "above" if any_above else "below" if all_settled else "inconclusive"
+    open_keys = ", ".join(g.key for g in groups if not g.settled)
     if all_settled:
         return SequentialDecision("stop", overall, tuple(groups),
                                   "every gated rate is settled", level)
     if budget_exhausted:
-        open_keys = ", ".join(g.key for g in groups if not g.settled)
         return SequentialDecision("stop", overall, tuple(groups),
                                   f"sample budget exhausted; unsettled: {open_keys}", level)
-    open_keys = ", ".join(g.key for g in groups if not g.settled)
     return SequentialDecision("continue", overall, tuple(groups),
                               f"not yet settled: {open_keys}", level)
 

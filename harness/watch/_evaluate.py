@@ -43,7 +43,6 @@ import numpy as np
 from harness.stats.binomial import binomial_interval
 from harness.stats.drift import binomial_cusum, look_alpha, rate_homogeneity
 from harness.stats.sequential import confidence_sequence_path
-from harness.watch._coverage import night_coverage
 from harness.stats.windowed import (
     DETECT_WINDOW_SHARE,
     VERIFY_WINDOW_SHARE,
@@ -52,6 +51,7 @@ from harness.stats.windowed import (
     verify_rate,
     window_nights,
 )
+from harness.watch._coverage import night_coverage
 from harness.watch._records import (
     DRIFT_FAMILIES,
     Alarm,
