@@ -20,6 +20,11 @@ Direction: difference = candidate - baseline; positive means the candidate is mo
   `interval_method` in each group names the interval used.
 * Otherwise the runs are treated as independent samples: Newcombe's hybrid score interval on
   the pooled counts.
+* "No worse than margin" (and "better") is a claim about prompts like these, however the
+  harm is spread over families: the upper limit is also a betting bound on the mean
+  per-family difference (`harness.stats.paired.betting_mean_upper`, Waudby-Smith & Ramdas
+  2024), valid for bursty regressions where a few families break
+  (docs/statistics.md §5.3). It needs enough families: about ln(1/alpha)/margin or more.
 * A paired comparison over few probes can be too wide to call; a regression on this suite's
   own prompts is then still declared when the fixed-suite (pooled) Newcombe interval lies
   above 0. "No worse" claims always need the paired, population-level interval.
