@@ -47,7 +47,7 @@ from harness.store import (
 )
 from harness.suites import Suite, load_suite
 from harness.tally import Tally, tally_samples
-from harness.targets import make_target
+from harness.targets import make_target, target_spec
 from harness.targets.base import Target
 
 __all__ = [
@@ -67,9 +67,14 @@ __all__ = [
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How to run a suite. `overrides` are flag values; environment HARNESS_* sit below them."""
+    """How to run a suite. `overrides` are flag values; environment HARNESS_* sit below them.
 
-    target: str = "sim"
+    `target` is a spec string (`sim:patched`, `openai:<model>`; see `harness.targets`) or a
+    `Target` object, used as given. `base_url` and `api_key_env` are target options, for kinds
+    that take them (openai).
+    """
+
+    target: str | Target = "sim"
     out_dir: Path = Path("results")
     base_url: str | None = None
     api_key_env: str | None = None
@@ -111,7 +116,7 @@ def _manifest(suite: Suite, options: RunOptions, target: Target, run_id: str,
             "deployment": suite.deployment,
             "incident": dict(suite.incident) if suite.incident else None,
         },
-        "target": {"spec": options.target, **target.describe()},
+        "target": {"spec": target_spec(options.target), **target.describe()},
         "settings": {
             "samples": suite.samples,
             "temperatures": list(suite.temperatures),
@@ -155,6 +160,8 @@ def resolve_suite(suite: Suite, options: RunOptions) -> Suite:
 
 
 def _make_target(options: RunOptions, concurrency: int) -> Target:
+    if not isinstance(options.target, str):
+        return options.target
     return make_target(options.target, base_url=options.base_url,
                        api_key_env=options.api_key_env, as_of=options.as_of,
                        epoch=options.epoch, concurrency=concurrency)
@@ -164,7 +171,7 @@ async def _run_async(suite: Suite, options: RunOptions, target: Target, run_dir:
                      run_id: str, tally: Tally, done: set[tuple[str, int]] | None,
                      manifest: dict[str, Any]) -> dict[str, Any]:
     concurrency = suite.concurrency or 16
-    manifest["target"] = {"spec": options.target, **target.describe()}
+    manifest["target"] = {"spec": target_spec(options.target), **target.describe()}
     write_json(run_dir / MANIFEST, manifest)
     cells = plan_cells(suite)
     def batch_n() -> int:
@@ -194,7 +201,7 @@ async def _run_async(suite: Suite, options: RunOptions, target: Target, run_dir:
     finally:
         await target.aclose()
         await aclose_all()
-    manifest["target"] = {"spec": options.target, **target.describe()}
+    manifest["target"] = {"spec": target_spec(options.target), **target.describe()}
     if sequential_info is not None:
         manifest["sequential"] = sequential_info
     manifest["samples_written_this_session"] = samples_used
@@ -295,13 +302,18 @@ def check_calibration(suite: Suite, path: Path) -> None:
                          "use a calibration of one of these")
 
 
-def run_suite(suite: Suite | str | Path, options: RunOptions | None = None) -> RunResult:
+def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
+              target: str | Target | None = None) -> RunResult:
     """Run a suite against a target and write `out_dir/<run-id>/`. Blocking.
+
+    `target` (a spec string or a `Target` object) replaces `options.target` when given.
 
     Raises InfrastructureError (exit 4) when the target cannot be used; the records already
     sampled stay on disk and `resume_run` continues from them.
     """
     options = options or RunOptions()
+    if target is not None:
+        options = replace(options, target=target)
     if not isinstance(suite, Suite):
         suite = load_suite(suite)
     suite = resolve_suite(suite, options)
@@ -341,8 +353,13 @@ def _resume_base_url(stored: str | None, given: str | None, run_dir: Path) -> st
     return given
 
 
-def resume_run(run_dir: str | Path, options: RunOptions | None = None) -> RunResult:
-    """Continue a killed or interrupted run: sample only what is missing, count nothing twice."""
+def resume_run(run_dir: str | Path, options: RunOptions | None = None, *,
+               target: Target | None = None) -> RunResult:
+    """Continue a killed or interrupted run: sample only what is missing, count nothing twice.
+
+    The target is rebuilt from the manifest's spec, or is `target` when given (a run made
+    with a `Target` object resumes with one).
+    """
     run = load_run(run_dir)
     m = run.manifest
     suite_path = m.get("suite", {}).get("path")
@@ -359,7 +376,7 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None) -> RunRes
                     confidence_level=s["confidence_level"])
     base = options or RunOptions()
     options = replace(
-        base, target=m["target"]["spec"], out_dir=run.run_dir.parent,
+        base, target=target or m["target"]["spec"], out_dir=run.run_dir.parent,
         base_url=_resume_base_url(s.get("base_url"), base.base_url, run.run_dir),
         api_key_env=s.get("api_key_env"),
         as_of=date.fromisoformat(s["as_of"]) if s.get("as_of") else None,
@@ -371,9 +388,9 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None) -> RunRes
         m["resumed"] = [*m.get("resumed", []), {"at": utc_now(), "samples_present": len(done),
                                                  "torn_bytes_removed": removed}]
         m["status"] = "running"
-        target = _make_target(options, suite.concurrency or 16)
+        made = _make_target(options, suite.concurrency or 16)
         with run_guard(run.run_dir, m):
-            manifest = asyncio.run(_run_async(suite, options, target, run.run_dir, run.run_id,
+            manifest = asyncio.run(_run_async(suite, options, made, run.run_dir, run.run_id,
                                               tally, done, m))
             return finish_run(suite, run.run_dir, manifest, tally, options.calibration)
 

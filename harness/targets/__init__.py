@@ -1,29 +1,78 @@
-"""Targets: what the engine samples.
+"""Targets: what the engine samples, and a registry of target kinds.
 
-`make_target(spec, ...)` builds one from a spec string: `sim`, `sim:<profile>` (the
-embedded simulator; profiles in `harness.sim.PROFILES`) or `openai:<model>` (any
-OpenAI-compatible endpoint, with `base_url` and `api_key_env`).
+`make_target(spec, ...)` builds one from a spec string `<kind>[:<argument>]`: `sim`,
+`sim:<profile>` (the embedded simulator; profiles in `harness.sim.PROFILES`), `openai:<model>`
+(any OpenAI-compatible endpoint, with `base_url` and `api_key_env`) or `scripted:<reply>` (a
+target that always gives one answer, for tests). Callers that already hold a `Target` pass
+the object itself (e.g. `run_suite(suite, target=my_target)`).
+
+Adding a kind is one module with a factory `build(argument, options) -> Target` that checks
+its own options, plus one line in `_BUILTIN_KINDS` (or `@register_target("name")` from a
+plug-in). Built-in factories are imported on first use, so `import harness.targets` stays
+cheap and does not pull in the `openai` client.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from datetime import date
 
-from harness.errors import RegistryError, UsageError
-from harness.targets.base import Target
+from harness.errors import RegistryError
+from harness.targets.base import Target, TargetOptions
 
-TARGET_KINDS: tuple[str, ...] = ("sim", "openai")
+TargetFactory = Callable[[str, TargetOptions], Target]
+"""`factory(argument, options) -> Target`; `argument` is what follows `kind:` in the spec."""
 
-__all__ = ["TARGET_KINDS", "Target", "make_target", "parse_spec"]
+# Built-in kinds, imported on first use ("module:factory").
+_BUILTIN_KINDS: dict[str, str] = {
+    "sim": "harness.targets.sim_target:build",
+    "openai": "harness.targets.openai_target:build",
+    "scripted": "harness.targets.scripted:build",
+}
+_REGISTERED: dict[str, TargetFactory] = {}
+
+__all__ = [
+    "Target",
+    "TargetFactory",
+    "TargetOptions",
+    "make_target",
+    "parse_spec",
+    "register_target",
+    "target_kinds",
+    "target_spec",
+]
+
+
+def register_target(kind: str) -> Callable[[TargetFactory], TargetFactory]:
+    """Decorator: register `factory(argument, options) -> Target` as target kind `kind`."""
+    def decorate(factory: TargetFactory) -> TargetFactory:
+        _REGISTERED[kind] = factory
+        return factory
+
+    return decorate
+
+
+def target_kinds() -> tuple[str, ...]:
+    """Every target kind a spec may name."""
+    return tuple(sorted(set(_BUILTIN_KINDS) | set(_REGISTERED)))
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
     """Split a target spec into (kind, argument): "sim:patched" -> ("sim", "patched")."""
     kind, _, arg = spec.strip().partition(":")
     kind = kind.strip().lower()
-    if kind not in TARGET_KINDS:
-        raise RegistryError("target kind", kind or spec, TARGET_KINDS)
+    if kind not in target_kinds():
+        raise RegistryError("target kind", kind or spec, target_kinds())
     return kind, arg.strip()
+
+
+def _factory(kind: str) -> TargetFactory:
+    if kind in _REGISTERED:
+        return _REGISTERED[kind]
+    module, _, attr = _BUILTIN_KINDS[kind].partition(":")
+    factory: TargetFactory = getattr(importlib.import_module(module), attr)
+    return factory
 
 
 def make_target(
@@ -39,29 +88,14 @@ def make_target(
     """Build the target a spec names.
 
     Raises `RegistryError` (with did-you-mean) for an unknown kind or sim profile and
-    `UsageError` when flags do not fit the kind (e.g. --base-url with `sim`).
+    `UsageError` when options do not fit the kind (e.g. --base-url with `sim`).
     """
     kind, arg = parse_spec(spec)
-    if kind == "sim":
-        from harness.sim.model import PROFILES
-        from harness.targets.sim_target import SimTarget
+    options = TargetOptions(base_url=base_url, api_key_env=api_key_env, as_of=as_of,
+                            epoch=epoch, concurrency=concurrency, filter_mode=filter_mode)
+    return _factory(kind)(arg, options)
 
-        if base_url or api_key_env:
-            raise UsageError(
-                f"--base-url/--api-key-env apply to openai:<model> targets, not {spec!r}; "
-                "drop them, or use --target openai:<model>."
-            )
-        profile = arg or "vulnerable"
-        if profile not in PROFILES:
-            raise RegistryError("sim profile", profile, PROFILES)
-        if filter_mode not in ("refuse", "block"):
-            raise RegistryError("sim filter mode", filter_mode, ("refuse", "block"))
-        return SimTarget(profile, as_of=as_of, epoch=epoch,
-                         filter_mode=filter_mode)  # type: ignore[arg-type]
-    from harness.targets.openai_target import OpenAITarget
 
-    if not arg:
-        raise UsageError(
-            f"target {spec!r} needs a model name after 'openai:', e.g. openai:gpt-4o-mini"
-        )
-    return OpenAITarget(arg, base_url=base_url, api_key_env=api_key_env, concurrency=concurrency)
+def target_spec(target: str | Target) -> str:
+    """The spec recorded for a target: the spec string itself, or a target object's name."""
+    return target if isinstance(target, str) else target.name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
 from typing import Protocol, runtime_checkable
 
 from harness.records import Completion, CompletionRequest
@@ -32,3 +34,15 @@ class Target(Protocol):
     def describe(self) -> dict[str, object]:
         """Settings safe to write to the manifest (never secrets)."""
         ...
+
+
+@dataclass(frozen=True)
+class TargetOptions:
+    """Settings a target kind may take; each kind rejects the ones that do not apply to it."""
+
+    base_url: str | None = None
+    api_key_env: str | None = None
+    as_of: date | None = None
+    epoch: date | None = None
+    concurrency: int = 16
+    filter_mode: str = "refuse"

@@ -40,6 +40,7 @@ from harness.errors import (
 from harness.privacy import register_secret, register_url, scrub_url
 from harness.records import Completion, CompletionRequest
 from harness.targets._shape import chat_body_problem
+from harness.targets.base import TargetOptions
 from harness.targets.retry import RetryPolicy, TargetRequestError, call_with_retries
 
 _SMALL_FANOUT = 4
@@ -433,3 +434,12 @@ class OpenAITarget:
                 seed_sent=request.seed,
             ))
         return out
+
+
+def build(argument: str, options: TargetOptions) -> OpenAITarget:
+    """Target kind `openai:<model>` (registry factory): an OpenAI-compatible endpoint."""
+    if not argument:
+        raise UsageError(f"target {'openai:'!r} needs a model name after 'openai:', "
+                         "e.g. openai:gpt-4o-mini")
+    return OpenAITarget(argument, base_url=options.base_url, api_key_env=options.api_key_env,
+                        concurrency=options.concurrency)

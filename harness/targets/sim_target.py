@@ -6,9 +6,11 @@ import asyncio
 import time
 from datetime import date
 
+from harness.errors import RegistryError, UsageError
 from harness.records import Completion, CompletionRequest
-from harness.sim.model import FilterMode, SimModel
+from harness.sim.model import PROFILES, FilterMode, SimModel
 from harness.sim.routing import respond
+from harness.targets.base import TargetOptions
 
 
 class SimTarget:
@@ -79,3 +81,20 @@ class SimTarget:
 
     async def aclose(self) -> None:
         """Nothing to release."""
+
+
+def build(argument: str, options: TargetOptions) -> SimTarget:
+    """Target kind `sim[:<profile>]` (registry factory): the simulator in process."""
+    spec = f"sim:{argument}" if argument else "sim"
+    if options.base_url or options.api_key_env:
+        raise UsageError(
+            f"--base-url/--api-key-env apply to openai:<model> targets, not {spec!r}; "
+            "drop them, or use --target openai:<model>."
+        )
+    profile = argument or "vulnerable"
+    if profile not in PROFILES:
+        raise RegistryError("sim profile", profile, PROFILES)
+    if options.filter_mode not in ("refuse", "block"):
+        raise RegistryError("sim filter mode", options.filter_mode, ("refuse", "block"))
+    return SimTarget(profile, as_of=options.as_of, epoch=options.epoch,
+                     filter_mode=options.filter_mode)  # type: ignore[arg-type]
