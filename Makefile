@@ -34,7 +34,7 @@ test-slow: $(TESTSTAMP)
 
 lint: $(TESTSTAMP)
 	$(BIN)/ruff check harness tests bench
-	$(BIN)/mypy harness
+	$(BIN)/mypy --strict harness
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py

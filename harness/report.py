@@ -1,4 +1,5 @@
-"""Build report text from a summary dict: Markdown for people, a console table, JUnit XML.
+"""Build report text from a summary dict: Markdown for people and a console table (JUnit XML
+is `harness.junit`, HTML `harness.html_report`).
 
 Pure: text in, text out; the caller writes files. Reports never contain model output text
 (only ids, counts and rates), so they can be shared with legal and communications staff.
@@ -239,10 +240,3 @@ def render_console(summary: Mapping[str, Any]) -> str:
     out.append(f"outcome: {summary['outcome'].upper()}  "
                f"({OUTCOME_SENTENCES.get(summary['outcome'], '')})")
     return "\n".join(out)
-
-
-def render_junit(summary: Mapping[str, Any], inconclusive: str = "fail") -> str:
-    """JUnit XML: one test case per gated group (`harness.junit.run_junit`)."""
-    from harness.junit import run_junit
-
-    return run_junit(summary, inconclusive)

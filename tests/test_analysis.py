@@ -5,8 +5,9 @@ from pathlib import Path
 from scipy import stats
 
 from harness.analysis import summarize
+from harness.junit import run_junit as render_junit
 from harness.records import Context
-from harness.report import render_console, render_junit, render_markdown, verdict_sentence
+from harness.report import render_console, render_markdown, verdict_sentence
 from harness.suites import GatePolicy, Suite
 from harness.tally import Tally
 
@@ -91,7 +92,7 @@ def test_reports_render_without_output_text() -> None:
 
 
 def test_answers_cut_at_max_tokens_are_counted_per_group_and_reported(tmp_path: Path) -> None:
-    from harness.engine import RunOptions, run_suite
+    from harness.run import RunOptions, run_suite
     from harness.store import iter_sample_dicts
     from tests.conftest import write_small_suite
 

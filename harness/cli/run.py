@@ -95,7 +95,8 @@ def run_options_from_args(args: argparse.Namespace) -> Any:
 
 def print_result(result: Any, args: argparse.Namespace) -> None:
     """Print the summary table (or JSON), write JUnit and the CI step summary."""
-    from harness.report import render_console, render_junit
+    from harness.junit import run_junit
+    from harness.report import render_console
     from harness.store import REPORT
 
     if args.json:
@@ -105,7 +106,7 @@ def print_result(result: Any, args: argparse.Namespace) -> None:
         print(f"results: {result.run_dir}")
     if getattr(args, "junit", None):
         Path(args.junit).write_text(
-            render_junit(result.summary, getattr(args, "inconclusive", "fail")),
+            run_junit(result.summary, getattr(args, "inconclusive", "fail")),
             encoding="utf-8")
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:

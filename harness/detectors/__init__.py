@@ -21,8 +21,6 @@ from typing import Literal
 
 from harness.detectors._registry import (
     ENTRY_POINT_GROUP,
-    DetectorParamError,
-    DetectorPluginError,
     aclose_all,
     build,
     check_spec,
@@ -31,7 +29,13 @@ from harness.detectors._registry import (
     register,
     resolve_factory,
 )
-from harness.detectors.base import DetectionInput, Detector, DetectorFactory
+from harness.detectors.base import (
+    DetectionInput,
+    Detector,
+    DetectorFactory,
+    DetectorParamError,
+    DetectorPluginError,
+)
 from harness.errors import UsageError
 from harness.records import DetectorResult, DetectorSpec, Probe, stable_json
 

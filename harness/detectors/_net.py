@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-from harness.detectors._registry import DetectorParamError
+from harness.detectors.base import DetectorParamError
 
 T = TypeVar("T")
 

@@ -13,7 +13,12 @@ import importlib.metadata
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from harness.detectors.base import Detector, DetectorFactory
+from harness.detectors.base import (
+    Detector,
+    DetectorFactory,
+    DetectorParamError,
+    DetectorPluginError,
+)
 from harness.errors import RegistryError, UsageError
 from harness.records import DetectorSpec, stable_json
 
@@ -30,33 +35,6 @@ _BUILTINS: dict[str, str] = {
 
 _REGISTERED: dict[str, DetectorFactory] = {}
 _INSTANCES: dict[tuple[str, str], Detector] = {}
-
-
-class DetectorParamError(UsageError):
-    """A detector's settings are wrong.
-
-    Carries `detector`, `param` and `problem` separately so data-file loaders can turn it
-    into a located `harness.errors.Problem` (`file:line: expect.detectors[i].param: problem`).
-    """
-
-    def __init__(self, detector: str, param: str, problem: str):
-        self.detector = detector
-        self.param = param
-        self.problem = problem
-        super().__init__(f"detector {detector!r}: {param}: {problem}")
-
-
-class DetectorPluginError(RegistryError):
-    """A `module:function` or entry-point detector could not be loaded."""
-
-    def __init__(self, name: str, reason: str):
-        # RegistryError builds a did-you-mean message; a plug-in that fails to import
-        # needs a different one, so the base initialiser is bypassed on purpose.
-        self.message = f"detector plug-in {name!r} cannot be loaded: {reason}"
-        Exception.__init__(self, self.message)
-
-    def __str__(self) -> str:
-        return self.message
 
 
 def register(name: str) -> Callable[[DetectorFactory], DetectorFactory]:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from harness.errors import RegistryError, UsageError
 from harness.records import Context, DetectorResult, Message, Probe
 
 
@@ -31,3 +32,30 @@ class Detector(Protocol):
 
 DetectorFactory = Callable[[Mapping[str, Any]], Detector]
 """Builds a configured detector from its settings (the DetectorSpec params)."""
+
+
+class DetectorParamError(UsageError):
+    """A detector's settings are wrong.
+
+    Carries `detector`, `param` and `problem` separately so data-file loaders can turn it
+    into a located `harness.errors.Problem` (`file:line: expect.detectors[i].param: problem`).
+    """
+
+    def __init__(self, detector: str, param: str, problem: str):
+        self.detector = detector
+        self.param = param
+        self.problem = problem
+        super().__init__(f"detector {detector!r}: {param}: {problem}")
+
+
+class DetectorPluginError(RegistryError):
+    """A `module:function` or entry-point detector could not be loaded."""
+
+    def __init__(self, name: str, reason: str):
+        # RegistryError builds a did-you-mean message; a plug-in that fails to import
+        # needs a different one, so the base initialiser is bypassed on purpose.
+        self.message = f"detector plug-in {name!r} cannot be loaded: {reason}"
+        Exception.__init__(self, self.message)
+
+    def __str__(self) -> str:
+        return self.message

@@ -23,8 +23,7 @@ from typing import Any
 
 from harness.detectors._judge_cache import DEFAULT_CACHE_DIR, CacheKey, JudgeCache
 from harness.detectors._net import SIM_BASE_URL, get_client, resolve_api_key, with_retry
-from harness.detectors._registry import DetectorParamError
-from harness.detectors.base import DetectionInput
+from harness.detectors.base import DetectionInput, DetectorParamError
 from harness.detectors.judge_protocol import (
     PROMPT_VERSION,
     JudgeParseError,

@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.detectors._net import SIM_BASE_URL, get_client, resolve_api_key, with_retry
-from harness.detectors._registry import DetectorParamError
-from harness.detectors.base import DetectionInput
+from harness.detectors.base import DetectionInput, DetectorParamError
 from harness.records import DetectorResult, freeze
 
 DEFAULT_MODEL = "omni-moderation-latest"

@@ -11,8 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from harness.detectors._registry import DetectorParamError
-from harness.detectors.base import DetectionInput
+from harness.detectors.base import DetectionInput, DetectorParamError
 from harness.records import DetectorResult, freeze
 
 # --------------------------------------------------------------------------- refusal

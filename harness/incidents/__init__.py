@@ -42,7 +42,6 @@ from harness.incidents._files import (
     DEFAULT_VARIANTS,
     EXACT,
     INCIDENT_DIR,
-    OVER_REFUSAL,
     STAGES,
     CreatedIncident,
     IncidentPlan,
@@ -68,6 +67,7 @@ from harness.incidents._status import (
     incident_status,
     render_status,
 )
+from harness.taxonomy import OVER_REFUSAL
 
 __all__ = [
     "CONCLUSIONS",

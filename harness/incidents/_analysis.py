@@ -13,8 +13,9 @@ from harness.errors import (
     EXIT_INCONCLUSIVE,
 )
 from harness.gating import threshold_verdict
-from harness.incidents._files import EXACT, OVER_REFUSAL
+from harness.incidents._files import EXACT
 from harness.stats import binomial_interval, cluster_rate_interval, difference_interval
+from harness.taxonomy import OVER_REFUSAL
 
 CONCLUSIONS: Mapping[str, int] = {
     "holds": EXIT_HOLDS,

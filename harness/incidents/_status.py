@@ -15,11 +15,11 @@ from harness.errors import (
 from harness.incidents._analysis import IncidentAnalysis, _pct, analyse_incident
 from harness.incidents._files import (
     INCIDENT_DIR,
-    OVER_REFUSAL,
     STAGES,
     read_incident_block,
     suite_path_for,
 )
+from harness.taxonomy import OVER_REFUSAL
 
 
 @dataclass(frozen=True)

@@ -165,7 +165,8 @@ def _clean_probs(mu: float, n: np.ndarray, icc: float) -> np.ndarray:
         return np.full(n.shape, 1.0 - mu)
     s = 1.0 / icc - 1.0
     al, be = mu * s, (1.0 - mu) * s
-    return np.exp(special.betaln(al, be + n) - special.betaln(al, be))
+    probs: np.ndarray = np.exp(special.betaln(al, be + n) - special.betaln(al, be))
+    return probs
 
 
 def _cdf_active(q_clean: np.ndarray, active: int) -> float:

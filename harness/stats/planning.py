@@ -77,7 +77,8 @@ def _critical_counts(ns: np.ndarray, max_rate: float, alpha: float) -> np.ndarra
     """c(n) = largest c with P(X <= c | n, max_rate) <= alpha; -1 when none."""
     c = stats.binom.ppf(alpha, ns, max_rate).astype(np.int64)  # smallest c with cdf >= alpha
     cdf = stats.binom.cdf(c, ns, max_rate)
-    return np.where(cdf <= alpha, c, c - 1)
+    counts: np.ndarray = np.where(cdf <= alpha, c, c - 1)
+    return counts
 
 
 def _normal_n(max_rate: float, p1: float, alpha: float, power: float) -> float:

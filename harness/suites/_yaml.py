@@ -131,7 +131,7 @@ class _CountingLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             self.n_aliases += 1
             if self.n_aliases > MAX_ALIASES:
-                event = self.peek_event()
+                event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
                 raise _YamlLimit(event.start_mark.line + 1,
                                  f"more than {MAX_ALIASES} aliases (*name); write the values "
                                  "out")

@@ -23,7 +23,7 @@ def timeline_figure(status: WatchStatus) -> Any:
 
     def x(d: date) -> float:
         """Dates as matplotlib's day numbers (typed floats for the Axes API)."""
-        return float(mdates.date2num(d))
+        return float(mdates.date2num(d))  # type: ignore[no-untyped-call]
 
     fig = Figure(figsize=(9, 4.8), dpi=110)
     ax = fig.add_subplot(1, 1, 1)
@@ -67,8 +67,8 @@ def timeline_figure(status: WatchStatus) -> Any:
         if status.start is not None:
             ax.set_xlim(x(status.start - timedelta(days=1)),
                         x(max(status.end or status.start, pts[-1].as_of) + timedelta(days=1)))
-        ax.xaxis.set_major_locator(mdates.AutoDateLocator())
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
+        ax.xaxis.set_major_locator(mdates.AutoDateLocator())  # type: ignore[no-untyped-call]
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]
     else:
         ax.text(0.5, 0.5, "no runs yet", ha="center", va="center", transform=ax.transAxes)
     ax.set_ylabel("harmful-output rate")
