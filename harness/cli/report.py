@@ -83,7 +83,30 @@ def render_run_report(run_dir: str | Path, fmt: str, *, inconclusive: str = "fai
     samples = run.run_dir / SAMPLES
     cells = tally_samples(samples)[0].cells.values() if samples.is_file() else None
     outputs = _harmful_outputs(samples, max_outputs) if include_outputs else None
-    return render_html(summary, cells=cells, outputs=outputs)
+    return render_html(summary, cells=cells, outputs=outputs,
+                       extra_figures=_watch_timeline(run.run_dir))
+
+
+def _watch_timeline(run_dir: Path) -> list[Any]:
+    """The watch's timeline when the run is a night of a watch
+    (RESULTS/watches/NAME/runs/RUN_ID), drawn by the watch module's own plot."""
+    from harness.errors import HarnessError
+
+    runs = run_dir.resolve().parent
+    watch_dir = runs.parent
+    if runs.name != "runs" or not (watch_dir / "watch.json").is_file():
+        return []
+    from harness.html_report import embed
+    from harness.watch import watch_status
+    from harness.watch.plot import timeline_figure
+
+    try:
+        status = watch_status(watch_dir.name, results=watch_dir.parent.parent)
+    except (HarnessError, OSError):  # an unreadable watch: the run's report still renders
+        return []
+    return [embed(timeline_figure(status), "watch-timeline", f"Watch {status.name}: timeline",
+                  "Timeline of the watch: each night's rate with its interval, the confidence "
+                  "sequence, the maximum and any alarms")]
 
 
 def cmd_report(args: argparse.Namespace) -> int:

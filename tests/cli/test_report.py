@@ -60,3 +60,26 @@ def test_errors_are_json_with_json(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["report", str(tmp_path / "nope")]) == 2
     cap = capsys.readouterr()
     assert cap.out == "" and "no such run folder" in cap.err
+
+
+def test_a_watch_night_report_carries_the_watch_timeline(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str],
+                                                          ) -> None:
+    from datetime import date
+
+    from harness.watch import init_watch, run_watch
+
+    suite = write_small_suite(tmp_path, samples=1)
+    res = tmp_path / "results"
+    init_watch("nightly", suite=suite, target="sim:patched", max_rate=0.05, days=5,
+               min_runs=2, results=res, start=date(2026, 1, 1))
+    entry, _ = run_watch("nightly", as_of=date(2026, 1, 1), results=res)
+    night = res / "watches" / "nightly" / "runs" / entry.run_id
+    assert main(["report", str(night), "--out", str(tmp_path / "n.html")]) == 0
+    html = (tmp_path / "n.html").read_text()
+    assert 'id="plot-watch-timeline"' in html and "Watch nightly: timeline" in html
+    plain = tmp_path / "plain.html"
+    run_dir = run_suite(suite, RunOptions(target="sim", out_dir=tmp_path / "other",
+                                          progress=False)).run_dir
+    assert main(["report", str(run_dir), "--out", str(plain)]) == 0  # no watch: no timeline
+    assert "plot-watch-timeline" not in plain.read_text()
