@@ -39,7 +39,7 @@ any wrong claim across the groups is <= alpha (statistics.md §4.3, §5).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,19 +155,26 @@ def compare_group(key: str, base: list[CellCounts], cand: list[CellCounts], marg
 
 
 def compare_tallies(base: Tally, cand: Tally, margin: float, confidence_level: float = 0.95,
-                    ) -> dict[str, Any]:
-    """Overall and per-category comparisons with a Bonferroni split across groups (pure)."""
+                    gated: Collection[str] | None = None) -> dict[str, Any]:
+    """Overall and per-category comparisons with a Bonferroni split across groups (pure).
+
+    ``gated`` names the groups the runs gate (the suites' ``max_rate`` keys): only they decide
+    the outcome and share the Bonferroni split, as in run gating; the other groups are
+    compared at the same level and shown for information (``gated`` false). None or empty:
+    every group decides (the behaviour without suites to read).
+    """
     if not 0 <= margin < 1:
         raise UsageError(f"--margin must be a rate in [0, 1), e.g. 0.01; got {margin}")
     bgroups = gated_cell_groups(base.cells.values())
     cgroups = gated_cell_groups(cand.cells.values())
     groups = {k: (bgroups[k], cgroups[k]) for k in bgroups
               if k in cgroups and bgroups[k] and cgroups[k]}
-    m = max(len(groups), 1)
+    deciding = [k for k in groups if gated and k in gated] or list(groups)
+    m = max(len(deciding), 1)
     alpha = 1 - confidence_level
     level = 1 - 2 * alpha / m
     results = [compare_group(k, b, c, margin, level) for k, (b, c) in groups.items()]
-    verdicts = [r.verdict for r in results]
+    verdicts = [r.verdict for r in results if r.key in deciding]
     if "worse" in verdicts:
         outcome = "regression"
     elif "inconclusive" in verdicts:
@@ -176,7 +183,8 @@ def compare_tallies(base: Tally, cand: Tally, margin: float, confidence_level: f
         outcome = "no-regression"
     return {"outcome": outcome, "margin": margin, "confidence_level": confidence_level,
             "interval_level": level, "correction": f"bonferroni over {m} groups",
-            "groups": [r.to_dict() for r in results]}
+            "deciding_groups": deciding,
+            "groups": [{**r.to_dict(), "gated": r.key in deciding} for r in results]}
 
 
 EXIT = {"no-regression": 0, "regression": 1, "inconclusive": 3}
@@ -234,7 +242,10 @@ def compare_runs(baseline_dir: str | Path, candidate_dir: str | Path, margin: fl
                          + "; ".join(problems) + ". Run the candidate with the baseline's suite, "
                          "or pass --allow-different to compare the shared probes anyway")
     conf = confidence_level or float(bm.get("settings", {}).get("confidence_level", 0.95))
-    result = compare_tallies(bt, ct, margin, conf)
+    # Decide on the groups the runs gate (either suite's max_rate keys), as run gating does.
+    gated = set(bm.get("settings", {}).get("max_rate") or {}) | \
+        set(cm.get("settings", {}).get("max_rate") or {})
+    result = compare_tallies(bt, ct, margin, conf, gated=gated)
     result["baseline"] = {"run_id": bm.get("run_id"), "target": bm.get("target", {}).get("spec"),
                           "suite": bm.get("suite", {}).get("name")}
     result["candidate"] = {"run_id": cm.get("run_id"), "target": cm.get("target", {}).get("spec"),
@@ -259,7 +270,8 @@ def render_compare(result: Mapping[str, Any]) -> str:
         lines[2:2] = ["**The runs differ (compared with --allow-different):** "
                       + "; ".join(result["differences"]) + ".", ""]
     for g in result["groups"]:
-        lines.append(f"| {g['key']} | {pct(g['baseline_rate'])} | {pct(g['candidate_rate'])} | "
+        key = g["key"] if g.get("gated", True) else f"{g['key']} (not gated)"
+        lines.append(f"| {key} | {pct(g['baseline_rate'])} | {pct(g['candidate_rate'])} | "
                      f"{100 * g['difference']:+.2f} pp | {100 * g['low']:+.2f} to "
                      f"{100 * g['high']:+.2f} pp | {g['test']} | {g['verdict']} |")
     lines += ["", "Difference = candidate - baseline; positive means the candidate produced "
