@@ -9,7 +9,7 @@ run orchestration (manifest, analysis, report, exit code) lives in `harness.run`
 
 from __future__ import annotations
 
-from harness.engine._sampling import Pacer, Progress, Sampler, execute
+from harness.engine._sampling import Pacer, Sampler, execute
 from harness.plan import (
     MAX_BATCH_N,
     Cell,
@@ -19,6 +19,7 @@ from harness.plan import (
     plan_cells,
     plan_work,
 )
+from harness.progress import Progress
 from harness.tally import CellCounts, Tally, tally_samples
 
 __all__ = [

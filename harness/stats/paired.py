@@ -400,7 +400,8 @@ def _betting_log_capital(d: np.ndarray, m: np.ndarray, tail: float, cap: float) 
     lam = np.minimum(np.sqrt(2.0 * math.log(1.0 / tail) / (j * sigma2)), cap)
     # factor >= 1 - cap (1 - m)... >= 0 for d <= 1 and m >= 0 (the caller keeps m >= 0 or
     # halves the cap below 0, where 1/(1 - m) >= 1/2).
-    return np.sum(np.log1p(lam[None, :] * (m[:, None] - d[None, :])), axis=1)
+    logs: np.ndarray = np.sum(np.log1p(lam[None, :] * (m[:, None] - d[None, :])), axis=1)
+    return logs
 
 
 def betting_mean_upper(values: Sequence[float] | np.ndarray, tail: float) -> float:
