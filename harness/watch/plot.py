@@ -1,5 +1,19 @@
-"""The watch timeline figure: per-run rates with intervals, the confidence-sequence band,
-the max-rate line and the alarms. Builds a matplotlib Figure; the caller writes it."""
+"""The watch timeline figure, built to be read at a glance. Builds a matplotlib Figure; the
+caller writes it (`watch run` does, `watch status` only with `--plot FILE`).
+
+Panels, top to bottom, sharing the date axis:
+
+* rates: each run's harmful rate with its own (fixed-n, display-only) interval, the
+  confidence-sequence band and its upper bound (the deciding bound), the max-rate line,
+  missing nights shaded;
+* nights: one mark per night of the period (ran, backfilled, missing, still ahead);
+* alarms: one row per kind (breach, drift, model update, production), so a breach never
+  hides under a drift marker; labels on one row alternate above and below when close;
+* production (when telemetry was ingested): user reports per 1,000 requests against the
+  baseline rate, and the classifier's mean score bin.
+
+Legends sit outside the axes, so they never cover a point.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +23,179 @@ from typing import Any
 
 from harness.watch.model import WatchStatus
 
-_ALARM_STYLE = {"breach": ("#b2182b", "X"), "drift": ("#e08214", "D"),
-                "model-update": ("#542788", "v")}
+_ALARM_ROWS = (("breach", "breach", "#b2182b", "X"), ("drift", "drift", "#e08214", "D"),
+               ("model-update", "model update", "#542788", "v"),
+               ("production", "production", "#1b7837", "s"))
+_LANES = (-6.0, 6.0)
+"""Vertical offsets (points) of alarm labels on one row."""
+
+
+def _x(d: date) -> float:
+    import matplotlib.dates as mdates
+
+    return float(mdates.date2num(d))  # type: ignore[no-untyped-call]
+
+
+def _rates_panel(ax: Any, status: WatchStatus) -> None:
+    pts = status.points
+    cov = status.coverage
+    if cov is not None:
+        for i, night in enumerate(cov.nights_missing):
+            ax.axvspan(_x(night) - 0.5, _x(night) + 0.5, color="#fddbc7", lw=0,
+                       label="missing night" if i == 0 else None, zorder=0)
+    ax.axhline(status.max_rate, color="#b2182b", ls="--", lw=1.3,
+               label=f"max rate {status.max_rate:.2%}", zorder=2)
+    for seg in sorted({p.segment for p in pts}):
+        sp = sorted((p for p in pts if p.segment == seg), key=lambda p: p.as_of)
+        dates = [_x(p.as_of) for p in sp]
+        band = [*dates, dates[-1] + 1.0]
+        lows = [p.cs_low for p in sp] + [sp[-1].cs_low]
+        highs = [p.cs_high for p in sp] + [sp[-1].cs_high]
+        ax.fill_between(band, lows, highs, step="post", alpha=0.22, color="#4393c3", lw=0,
+                        label=f"{status.confidence_level:.0%} confidence sequence"
+                        if seg == 0 else None, zorder=1)
+        ax.step(band, highs, where="post", color="#2166ac", lw=1.2,
+                label="upper bound (decides holding / verified)" if seg == 0 else None,
+                zorder=3)
+        rates = [p.rate if p.rate is not None else float("nan") for p in sp]
+        yerr = [[max(r - p.ci_low, 0.0) for r, p in zip(rates, sp, strict=True)],
+                [max(p.ci_high - r, 0.0) for r, p in zip(rates, sp, strict=True)]]
+        ax.errorbar(dates, rates, yerr=yerr, fmt="o", ms=4, color="#053061",
+                    ecolor="#92c5de", capsize=2, zorder=4,
+                    label="run rate (Wilson, this run only)" if seg == 0 else None)
+        if seg > 0:
+            ax.axvline(dates[0] - 0.5, color="#542788", ls=":", lw=1.2,
+                       label="new segment (model changed)" if seg == 1 else None)
+    if pts:
+        # The early, wide bounds may leave the top: the runs and the max rate decide the scale.
+        top = min(1.0, max([p.ci_high * 1.1 for p in pts] + [status.max_rate * 2.5]))
+        ax.set_ylim(0, top)
+        last = max(pts, key=lambda p: p.as_of)
+        ax.annotate(f"bound {status.cs_high:.1%}",
+                    (_x(last.as_of) + 1.0, min(status.cs_high, top * 0.96)),
+                    xytext=(4, 0), textcoords="offset points", fontsize=7, color="#2166ac",
+                    va="center")
+    else:
+        ax.set_ylim(0, min(1.0, status.max_rate * 2.5))
+        ax.text(0.5, 0.55, "no runs yet", ha="center", va="center", transform=ax.transAxes,
+                color="#666666")
+    import matplotlib.ticker as mticker
+
+    ax.yaxis.set_major_formatter(mticker.PercentFormatter(1.0))
+    ax.set_ylabel("harmful-output rate")
+    ax.grid(alpha=0.3)
+
+
+def _nights_panel(ax: Any, status: WatchStatus) -> None:
+    cov = status.coverage
+    ax.set_yticks([])
+    ax.set_ylim(-1, 1)
+    ax.set_ylabel("nights", rotation=0, ha="right", va="center", fontsize=8)
+    if cov is None or cov.start is None or cov.end is None:
+        return
+    ran = set(cov.nights_run)
+    backfilled = set(cov.nights_backfilled)
+    missing = set(cov.nights_missing)
+    groups: dict[str, list[float]] = {"ran": [], "backfilled": [], "missing": [], "ahead": []}
+    night = cov.start
+    while night <= cov.end:
+        if night in backfilled:
+            groups["backfilled"].append(_x(night))
+        elif night in ran:
+            groups["ran"].append(_x(night))
+        elif night in missing:
+            groups["missing"].append(_x(night))
+        elif night >= status.as_of:
+            groups["ahead"].append(_x(night))
+        night += timedelta(days=1)
+    style = {"ran": ("#2166ac", "s", "ran"), "backfilled": ("#e08214", "s", "backfilled"),
+             "missing": ("#b2182b", "x", "missing"), "ahead": ("#bbbbbb", "|", "ahead")}
+    for key, xs in groups.items():
+        if xs:
+            color, marker, label = style[key]
+            ax.plot(xs, [0] * len(xs), ls="none", marker=marker, ms=6, color=color,
+                    label=f"{label} ({len(xs)})")
+    ax.set_title(f"nights run {len(cov.nights_run)} / due {cov.nights_due} / missing "
+                 f"{len(cov.nights_missing)}; verified needs {cov.nights_needed} of "
+                 f"{status.days}" + ("  -  STALE: the cron has stopped" if status.stale else ""),
+                 fontsize=8, loc="left", color="#b2182b" if status.stale else "black")
+
+
+def _alarms_panel(ax: Any, status: WatchStatus) -> None:
+    ax.set_ylim(-0.6, len(_ALARM_ROWS) - 0.4)
+    ax.set_yticks(range(len(_ALARM_ROWS)))
+    ax.set_yticklabels([r[1] for r in _ALARM_ROWS], fontsize=7)
+    ax.invert_yaxis()
+    ax.grid(alpha=0.2, axis="x")
+    if not status.alarms:
+        ax.text(0.5, 0.5, "no alarms", ha="center", va="center", transform=ax.transAxes,
+                fontsize=8, color="#666666")
+        return
+    from matplotlib.transforms import offset_copy
+
+    fig = ax.get_figure()
+    lo, hi = ax.get_xlim()
+    # Width of a 7-pt character in days: the axis spans the axes' width in inches.
+    width_in = ax.get_position().width * fig.get_figwidth()
+    days_per_char = (hi - lo) / max(width_in * 72.0 / 4.3, 1.0)
+    lanes = {lane: offset_copy(ax.transData, fig=fig, x=6.0, y=lane, units="points")
+             for lane in _LANES}
+    for row, (kind, _label, color, marker) in enumerate(_ALARM_ROWS):
+        mine = sorted((a for a in status.alarms if a.kind == kind), key=lambda a: a.as_of)
+        # Greedy lanes: a label goes below the marker, else above, when the previous label
+        # there has ended; when neither has, it starts after the earlier-ending one.
+        lane_end = dict.fromkeys(_LANES, float("-inf"))
+        for a in mine:
+            x = _x(a.as_of)
+            ax.plot([x], [row], marker=marker, ms=8, color=color, ls="none")
+            lane = next((ln for ln in _LANES if lane_end[ln] < x), None)
+            if lane is None:
+                lane = min(_LANES, key=lambda ln: lane_end[ln])
+            start = max(x, lane_end[lane] + days_per_char)
+            lane_end[lane] = start + (len(a.signal) + 2) * days_per_char
+            ax.text(start, row, a.signal, transform=lanes[lane], fontsize=7, color=color,
+                    va="center", clip_on=False)
+
+
+def _production_panel(ax: Any, status: WatchStatus) -> None:
+    prod = status.production or {}
+    days = prod.get("days") or []
+    xs = [_x(date.fromisoformat(p["date"])) for p in days]
+    rates = [1000.0 * p["report_rate"] for p in days]
+    for role, color, label in (("baseline", "#999999", "reports per 1k (baseline days)"),
+                               ("look", "#1b7837", "reports per 1k (tested days)")):
+        sel = [(x, r) for x, r, p in zip(xs, rates, days, strict=True) if p["role"] == role]
+        if sel:
+            ax.bar([x for x, _ in sel], [r for _, r in sel], width=0.8, color=color,
+                   label=label)
+    base = prod.get("baseline") or {}
+    if base.get("report_rate") is not None:
+        ax.axhline(1000.0 * base["report_rate"], color="#555555", ls="--", lw=1,
+                   label="baseline rate")
+    ax.set_ylabel("reports / 1k")
+    ax.grid(alpha=0.3)
+    means = [(x, _mean_bin(p["classifier_histogram"])) for x, p in zip(xs, days, strict=True)
+             if p.get("classifier_histogram")]
+    if means:
+        ax2 = ax.twinx()
+        ax2.plot([m[0] for m in means], [m[1] for m in means], color="#762a83", lw=1.2,
+                 marker=".", label="classifier mean")
+        ax2.set_ylabel("classifier score", fontsize=8, color="#762a83")
+        ax2.set_ylim(0, 1)
+        handles, labels = ax.get_legend_handles_labels()
+        h2, l2 = ax2.get_legend_handles_labels()
+        ax.legend(handles + h2, labels + l2, fontsize=7, loc="upper left",
+                  bbox_to_anchor=(1.1, 1.0), borderaxespad=0)
+    else:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    for a in status.alarms:
+        if a.kind == "production" and a.signal == "model-version":
+            ax.axvline(_x(a.as_of) - 0.5, color="#542788", ls=":", lw=1.2)
+
+
+def _mean_bin(hist: list[int]) -> float:
+    total = sum(hist)
+    return sum((i + 0.5) / len(hist) * c for i, c in enumerate(hist)) / total if total else 0.0
 
 
 def timeline_figure(status: WatchStatus) -> Any:
@@ -21,65 +206,39 @@ def timeline_figure(status: WatchStatus) -> Any:
     import matplotlib.dates as mdates
     from matplotlib.figure import Figure
 
-    def x(d: date) -> float:
-        """Dates as matplotlib's day numbers (typed floats for the Axes API)."""
-        return float(mdates.date2num(d))  # type: ignore[no-untyped-call]
-
-    fig = Figure(figsize=(9, 4.8), dpi=110)
-    ax = fig.add_subplot(1, 1, 1)
-    pts = status.points
-    if pts:
-        for seg in sorted({p.segment for p in pts}):
-            sp = [p for p in pts if p.segment == seg]
-            dates = [x(p.as_of) for p in sp]
-            # step="post" draws each look's band until the next look; repeat the last look
-            # one day on so it is visible too.
-            band_dates = [*dates, dates[-1] + 1.0]
-            ax.fill_between(band_dates, [p.cs_low for p in sp] + [sp[-1].cs_low],
-                            [p.cs_high for p in sp] + [sp[-1].cs_high],
-                            step="post", alpha=0.25, color="#4393c3",
-                            label=f"{status.confidence_level:.0%} confidence sequence"
-                            if seg == 0 else None)
-            rates = [p.rate if p.rate is not None else float("nan") for p in sp]
-            yerr = [[max(r - p.ci_low, 0.0) for r, p in zip(rates, sp, strict=True)],
-                    [max(p.ci_high - r, 0.0) for r, p in zip(rates, sp, strict=True)]]
-            ax.errorbar(dates, rates, yerr=yerr, fmt="o", ms=4, color="#2166ac",
-                        ecolor="#92c5de", capsize=2,
-                        label="run rate (Wilson, this run only)" if seg == 0 else None)
-            if seg > 0:
-                ax.axvline(x(sp[0].as_of) - 0.5, color="#542788", ls=":", lw=1)
-        ax.axhline(status.max_rate, color="#b2182b", ls="--", lw=1.2,
-                   label=f"max rate {status.max_rate:.2%}")
-        by_date = {p.as_of: p for p in pts}
-        top = max([p.ci_high for p in pts] + [status.max_rate * 1.5])
-        seen: set[str] = set()
-        for a in status.alarms:
-            color, marker = _ALARM_STYLE.get(a.kind, ("black", "*"))
-            p = by_date.get(a.as_of)
-            y = p.rate if p is not None and p.rate is not None else status.max_rate
-            ax.axvline(x(a.as_of), color=color, lw=0.8, alpha=0.6)
-            label = f"alarm: {a.kind}" if a.kind not in seen else None
-            seen.add(a.kind)
-            ax.plot([x(a.as_of)], [y], marker=marker, ms=9, color=color, ls="none", label=label)
-            ax.annotate(a.signal, (x(a.as_of), top * 0.95), rotation=90, fontsize=7, color=color,
-                        ha="right", va="top")
-        ax.set_ylim(0, min(1.0, top * 1.05))
-        if status.start is not None:
-            ax.set_xlim(x(status.start - timedelta(days=1)),
-                        x(max(status.end or status.start, pts[-1].as_of) + timedelta(days=1)))
-        ax.xaxis.set_major_locator(mdates.AutoDateLocator())  # type: ignore[no-untyped-call]
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]
-    else:
-        ax.text(0.5, 0.5, "no runs yet", ha="center", va="center", transform=ax.transAxes)
-    ax.set_ylabel("harmful-output rate")
-    ax.set_title(f"watch {status.name}: {status.status} "
-                 f"(day {status.days_elapsed}/{status.days}, {status.runs} runs)")
-    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
-    ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, loc="upper left")
-    fig.autofmt_xdate()
-    fig.tight_layout()
+    has_prod = bool(status.production and status.production.get("days"))
+    ratios = [4.0, 0.6, 2.3] + ([2.4] if has_prod else [])
+    fig = Figure(figsize=(11, 7.6 if has_prod else 6.0), dpi=110)
+    axes = fig.subplots(len(ratios), 1, sharex=True, gridspec_kw={"height_ratios": ratios})
+    # Limits and layout first: the alarm labels are placed by the axis' days per inch.
+    fig.subplots_adjust(left=0.08, right=0.74, top=0.93, bottom=0.1, hspace=0.25)
+    dates = [p.as_of for p in status.points]
+    if status.production:
+        dates += [date.fromisoformat(p["date"]) for p in status.production.get("days", [])]
+    lo = status.start or (min(dates) if dates else status.as_of)
+    hi = max([status.end or lo, status.as_of, *dates])
+    axes[0].set_xlim(_x(lo - timedelta(days=1)), _x(hi + timedelta(days=2)))
+    _rates_panel(axes[0], status)
+    _nights_panel(axes[1], status)
+    _alarms_panel(axes[2], status)
+    if has_prod:
+        _production_panel(axes[3], status)
+    for ax in axes[:2]:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                      borderaxespad=0)
+    locator = mdates.AutoDateLocator(maxticks=10)  # type: ignore[no-untyped-call]
+    axes[-1].xaxis.set_major_locator(locator)
+    axes[-1].xaxis.set_major_formatter(
+        mdates.DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]
+    for label in axes[-1].get_xticklabels():
+        label.set_rotation(30)
+        label.set_ha("right")
+    stale = "  STALE" if status.stale else ""
+    fig.suptitle(f"watch {status.name}: {status.status.upper()}{stale}   day "
+                 f"{status.days_elapsed}/{status.days}, {status.runs} runs, pooled "
+                 f"{status.n_harmful}/{status.n} harmful, bound {status.cs_high:.2%} vs max "
+                 f"{status.max_rate:.2%}", fontsize=10, x=0.01, ha="left")
     return fig
 
 

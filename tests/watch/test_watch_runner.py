@@ -156,4 +156,4 @@ def test_timeline_of_an_empty_watch(tmp_path: Path, suite: Path) -> None:
     st = evaluate_watch(definition, [], START)
     assert st.status == "watching" and st.start is None
     fig = timeline_figure(st)
-    assert fig.axes[0].get_title().startswith("watch e: watching")
+    assert fig.texts[0].get_text().startswith("watch e: WATCHING")
