@@ -219,21 +219,15 @@ def _plot(st: Any, path: Any) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """`watch run`: one nightly run appended to the watch."""
-    from harness.errors import RunInterrupted
     from harness.watch import run_watch
     from harness.watch.model import STATUS_EXIT
     from harness.watch.store import watch_files
 
-    try:
-        entry, st = run_watch(args.name, as_of=_parse_date(args.as_of, "--as-of"),
-                              results=args.results, progress=False if args.quiet else None,
-                              resume=args.resume)
-    except (KeyboardInterrupt, RunInterrupted) as exc:
-        # The run guard turns Ctrl-C / SIGTERM into RunInterrupted naming the run folder; a
-        # watch night is finished with `watch run --resume`, not `run --resume`.
-        print(f"harness: interrupted; the samples so far are kept: finish this night with "
-              f"`harness watch run {args.name} --resume`", file=sys.stderr)
-        return exc.exit_code if isinstance(exc, RunInterrupted) else 130
+    # Ctrl-C / SIGTERM: run_watch raises NightInterrupted, whose message names
+    # `harness watch run NAME --resume`; main prints it and exits 130 / 143.
+    entry, st = run_watch(args.name, as_of=_parse_date(args.as_of, "--as-of"),
+                          results=args.results, progress=False if args.quiet else None,
+                          resume=args.resume)
     for var, value in entry.env_ignored.items():
         print(f"harness: note: {var}={value} ignored: a watch runs with the settings pinned "
               "at `watch init` (recorded in the ledger)", file=sys.stderr)

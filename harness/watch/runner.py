@@ -9,7 +9,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from harness.errors import InfrastructureError, InputError, StoreError, UsageError
+from harness.errors import (
+    InfrastructureError,
+    InputError,
+    RunInterrupted,
+    StoreError,
+    UsageError,
+)
 from harness.privacy import scrub_url, url_secrets
 from harness.stats.checks import check_confidence
 from harness.watch.canary import ask_canaries
@@ -41,6 +47,18 @@ from harness.watch.store import (
     watch_files,
     write_pending,
 )
+
+
+class NightInterrupted(RunInterrupted):
+    """Ctrl-C / SIGTERM during a watch's night: the night stays pending (exit 130 / 143)."""
+
+    def __init__(self, run_dir: object, signum: int | None, watch: str, night: date):
+        super().__init__(run_dir, signum)
+        self.args = (f"interrupted; the samples of night {night.isoformat()} are kept in "
+                     f"{run_dir}; finish the night with `harness watch run {watch} --resume`",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 def _utc_now() -> str:
@@ -297,6 +315,8 @@ def _run_night(definition: WatchDefinition, files: WatchFiles, entries: list[Led
     write_pending(files, pending)
     try:
         result = run_suite(suite, options)
+    except RunInterrupted as exc:
+        raise NightInterrupted(exc.run_dir, exc.signum, definition.name, night) from None
     except InfrastructureError as exc:
         if not (files.dir / pending.run_dir / "samples.jsonl").exists():
             clear_pending(files)
@@ -325,6 +345,9 @@ def _resume_night(definition: WatchDefinition, files: WatchFiles, entries: list[
                           progress)
     try:
         result = resume_run(run_dir, RunOptions(progress=progress))
+    except RunInterrupted as exc:
+        raise NightInterrupted(exc.run_dir, exc.signum, definition.name, pending.night
+                               ) from None
     except InfrastructureError as exc:
         raise InfrastructureError(
             f"{exc}; night {pending.night.isoformat()} of watch {definition.name!r} is still "

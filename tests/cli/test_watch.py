@@ -124,5 +124,6 @@ def test_thirty_day_watch_tells_patched_from_drifting(tmp_path: Path,
     first = min(a["run_index"] for a in drf["alarms"] if a["kind"] in ("breach", "drift"))
     assert first + 1 <= 20  # run number (1-based); docs/watch.md states this measured bound
     for profile in ("patched", "drifting"):
-        png = res / "watches" / profile / "timeline.png"
+        png = tmp_path / f"{profile}.png"
+        main(["watch", "status", profile, "--plot", str(png), "--results", str(res)])
         assert png.read_bytes()[:4] == b"\x89PNG"

@@ -180,9 +180,9 @@ def test_an_interrupted_night_is_pending_and_resume_finishes_it(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(run, "finish_run", interrupted)
-    # The run guard reports Ctrl-C as RunInterrupted naming the run folder (exit 130).
-    with pytest.raises(RunInterrupted):
+    with pytest.raises(RunInterrupted, match=r"harness watch run w --resume") as info:
         run_watch("w", as_of=START, results=res)
+    assert info.value.exit_code == 130
     files = watch_files("w", res)
     pending = read_pending(files)
     assert pending is not None and pending.night == START
@@ -212,7 +212,9 @@ def test_cli_interrupt_names_watch_resume(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr("harness.run.finish_run", interrupted)
     assert main(["watch", "run", "w", "--as-of", START.isoformat(), "--quiet",
                  "--results", str(res)]) == 130
-    assert "harness watch run w --resume" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "finish the night with `harness watch run w --resume`" in err
+    assert "harness run --resume" not in err
 
 
 def test_prune_keeps_the_runs_a_watch_references(tmp_path: Path) -> None:
