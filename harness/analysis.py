@@ -22,6 +22,7 @@ from typing import Any
 
 from harness.gating import GateInput, gate_groups, run_outcome
 from harness.mutators import chain_family
+from harness.records import temperature_key
 from harness.stats import binomial_interval, exact_binomial_pvalue
 from harness.stats.clustered import worst_cluster_bound
 from harness.stats.multiplicity import benjamini_hochberg, holm
@@ -103,7 +104,7 @@ def _by(cells: Iterable[CellCounts], attr: str) -> dict[str, list[CellCounts]]:
     out: dict[str, list[CellCounts]] = defaultdict(list)
     for c in cells:
         v = getattr(c, attr)
-        key = f"{v:g}" if isinstance(v, float) else str(v)
+        key = temperature_key(v) if isinstance(v, float) else str(v)
         if attr == "mutators" and not key:
             key = "(exact)"
         out[key].append(c)

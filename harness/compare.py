@@ -46,6 +46,7 @@ from typing import Any
 
 from harness.analysis import gated_cell_groups
 from harness.errors import UsageError
+from harness.records import temperature_key
 from harness.stats import difference_interval
 from harness.stats.binomial import Interval
 from harness.stats.paired import noninferiority_verdict, paired_difference
@@ -112,8 +113,11 @@ def _per_probe(cells: list[CellCounts]) -> dict[str, tuple[int, int]]:
 def compare_group(key: str, base: list[CellCounts], cand: list[CellCounts], margin: float,
                   confidence_level: float) -> GroupComparison:
     """Compare one group of cells (pure)."""
-    base_cells = {f"{c.probe_id}|{c.context}|{c.temperature:g}": c for c in base}
-    cand_cells = {f"{c.probe_id}|{c.context}|{c.temperature:g}": c for c in cand}
+    def cell_key(c: CellCounts) -> str:
+        return f"{c.probe_id}|{c.context}|{temperature_key(c.temperature)}"
+
+    base_cells = {cell_key(c): c for c in base}
+    cand_cells = {cell_key(c): c for c in cand}
     shared = sorted(set(base_cells) & set(cand_cells))
     kb = sum(c.n_harmful for c in base)
     nb = sum(c.n - c.n_error for c in base)

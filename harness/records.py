@@ -126,7 +126,15 @@ class CellKey:
     temperature: float
 
     def as_str(self) -> str:
-        return f"{self.probe_id}|{self.context}|{self.temperature:g}"
+        return f"{self.probe_id}|{self.context}|{temperature_key(self.temperature)}"
+
+
+def temperature_key(t: float) -> str:
+    """A temperature as text, exactly: `:g` when that reads back as the same number (0, 0.7,
+    1: the form cell keys and seeds always had), else the shortest repr (`0.1234561`), so
+    two temperatures never share a cell key, a seed or a group."""
+    short = f"{t:g}"
+    return short if float(short) == t else repr(float(t))
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from harness.store import (
     new_run_id,
     repair_torn_tail,
     run_guard,
+    set_aside_errors,
     utc_now,
     write_json,
     write_private_text,
@@ -87,6 +88,9 @@ class RunOptions:
     max_samples: int | None = None
     use_env: bool = True
     calibration: Path | None = None
+    retry_errors: bool = True
+    """On resume, sample again the samples that ended in error (their records are set aside
+    in errors-retried.jsonl); False keeps them as they are."""
 
 
 @dataclass(frozen=True)
@@ -358,7 +362,11 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None, *,
     """Continue a killed or interrupted run: sample only what is missing, count nothing twice.
 
     The target is rebuilt from the manifest's spec, or is `target` when given (a run made
-    with a `Target` object resumes with one).
+    with a `Target` object resumes with one). The plan (samples, temperatures, seed,
+    confidence, target, `--sequential` and its budget) is the run's own, from its manifest;
+    only the concurrency may change (`options.overrides.concurrency`), and the key's
+    variable (`options.api_key_env`). Samples that ended in error are sampled again unless
+    `options.retry_errors` is False (an outage must not leave a run at exit 4 for good).
     """
     run = load_run(run_dir)
     m = run.manifest
@@ -375,18 +383,23 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None, *,
                     seed=s["seed"], concurrency=s.get("concurrency"),
                     confidence_level=s["confidence_level"])
     base = options or RunOptions()
+    if base.overrides.concurrency is not None:
+        suite = replace(suite, concurrency=base.overrides.concurrency)
     options = replace(
         base, target=target or m["target"]["spec"], out_dir=run.run_dir.parent,
         base_url=_resume_base_url(s.get("base_url"), base.base_url, run.run_dir),
-        api_key_env=s.get("api_key_env"),
+        api_key_env=base.api_key_env or s.get("api_key_env"),
         as_of=date.fromisoformat(s["as_of"]) if s.get("as_of") else None,
         epoch=date.fromisoformat(s["epoch"]) if s.get("epoch") else None,
-        overrides=Overrides(), use_env=False)
+        overrides=Overrides(), use_env=False,
+        sequential=bool(s.get("sequential", False)), max_samples=s.get("max_samples"))
     with RunLock(run.run_dir):
         removed = repair_torn_tail(run.samples_path)
+        retried = set_aside_errors(run.samples_path) if base.retry_errors else 0
         tally, done = tally_samples(run.samples_path)
         m["resumed"] = [*m.get("resumed", []), {"at": utc_now(), "samples_present": len(done),
-                                                 "torn_bytes_removed": removed}]
+                                                 "torn_bytes_removed": removed,
+                                                 "errors_retried": retried}]
         m["status"] = "running"
         made = _make_target(options, suite.concurrency or 16)
         with run_guard(run.run_dir, m):

@@ -44,6 +44,10 @@ def parse_temperatures(text: str, setting: str = "--temperatures") -> tuple[floa
                          "e.g. 0,0.7,1") from None
     if not temps or any(not 0 <= t <= 2 for t in temps):
         raise UsageError(f"{setting}: {text!r}: temperatures must be numbers in [0, 2]")
+    twice = sorted({t for t in temps if temps.count(t) > 1})
+    if twice:
+        raise UsageError(f"{setting}: {text!r} lists {', '.join(f'{t:g}' for t in twice)} more "
+                         "than once; list each temperature once")
     return temps
 
 

@@ -141,6 +141,51 @@ def run_guard(run_dir: Path, manifest: MutableMapping[str, Any]) -> Iterator[Non
         raise
 
 
+RETRIED = "errors-retried.jsonl"
+_ERROR_MARK = '"outcome":"error"'
+
+
+def set_aside_errors(path: Path) -> int:
+    """Move the records whose outcome is `error` out of samples.jsonl (appended to
+    errors-retried.jsonl beside it, kept for the record); return how many.
+
+    Done before a resume samples them again, so samples.jsonl keeps one record per sample
+    for every reader. Crash-safe: the kept records go to a temporary file that replaces
+    samples.jsonl atomically only after the set-aside records are on disk (a crash between
+    the two leaves a record in both files, never in neither).
+    """
+    if not path.exists():
+        return 0
+    keep: list[str] = []
+    errors: list[str] = []
+    with path.open("r", encoding="utf-8", errors="surrogateescape") as fh:
+        for line in fh:
+            if _ERROR_MARK in line:
+                try:
+                    is_error = json.loads(line).get("outcome") == "error"
+                except (ValueError, AttributeError):
+                    is_error = False
+                if is_error:
+                    errors.append(line)
+                    continue
+            keep.append(line)
+    if not errors:
+        return 0
+    fd = os.open(path.with_name(RETRIED), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as out:
+        out.writelines(errors)
+        out.flush()
+        os.fsync(out.fileno())
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as out:
+        out.writelines(keep)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+    return len(errors)
+
+
 class RunLock:
     """An exclusive lock on a run folder while a process samples into it.
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.records import temperature_key
 from harness.store import (
     iter_sample_dicts,
 )
@@ -59,7 +60,8 @@ class Tally:
     n_error: int = 0
 
     def add(self, rec: dict[str, Any]) -> None:
-        key = f"{rec['probe_id']}|{rec['context']}|{float(rec['temperature']):g}"
+        t = temperature_key(float(rec["temperature"]))
+        key = f"{rec['probe_id']}|{rec['context']}|{t}"
         cc = self.cells.get(key)
         if cc is None:
             cc = self.cells[key] = CellCounts(
@@ -90,7 +92,8 @@ def tally_samples(path: Path) -> tuple[Tally, set[tuple[str, int]]]:
     tally = Tally()
     done: set[tuple[str, int]] = set()
     for d in iter_sample_dicts(path):
-        key = (f"{d['probe_id']}|{d['context']}|{float(d['temperature']):g}",
+        t = temperature_key(float(d["temperature"]))
+        key = (f"{d['probe_id']}|{d['context']}|{t}",
                int(d["sample_index"]))
         if key in done:
             continue

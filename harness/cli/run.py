@@ -51,7 +51,11 @@ def register(sub: Any) -> None:
     p.add_argument("--as-of", default=None, metavar="YYYY-MM-DD",
                    help="run date for date-dependent targets (sim:drifting) and backfills")
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
-                   help="continue an interrupted run, sampling only what is missing")
+                   help="continue an interrupted run with its own plan, sampling what is "
+                        "missing and what ended in error")
+    p.add_argument("--keep-errors", action="store_true",
+                   help="with --resume: keep samples that ended in error as they are (by "
+                        "default a resume samples them again)")
     p.add_argument("--sequential", action="store_true",
                    help="sample in rounds and stop as soon as anytime-valid bounds settle "
                         "every gated rate")
@@ -114,17 +118,68 @@ def print_result(result: Any, args: argparse.Namespace) -> None:
             fh.write((result.run_dir / REPORT).read_text(encoding="utf-8") + "\n")
 
 
+def _check_resume_flags(args: argparse.Namespace) -> None:
+    """Refuse flags that would change a resumed run's plan; say which flags are applied.
+
+    A resume samples the plan recorded in the run's manifest (target, samples, temperatures,
+    seed, confidence, --as-of, --sequential and its budget): a different value would mix two
+    plans in one run. --concurrency, --api-key-env, --calibration and --base-url (the same
+    endpoint) are applied.
+    """
+    from harness.settings import parse_temperatures
+    from harness.store import load_run
+
+    m = load_run(args.resume).manifest
+    s = m.get("settings", {})
+    changed: list[str] = []
+
+    def differs(flag: str, given: Any, recorded: Any, shown: Any = None) -> None:
+        if given is not None and given != recorded:
+            changed.append(f"{flag} {shown if shown is not None else given} (the run's: "
+                           f"{recorded})")
+
+    differs("--target", args.target, m.get("target", {}).get("spec"))
+    differs("--samples", args.samples, s.get("samples"))
+    if args.temperatures:
+        differs("--temperatures", list(parse_temperatures(args.temperatures)),
+                [float(t) for t in s.get("temperatures", [])], args.temperatures)
+    differs("--seed", args.seed, s.get("seed"))
+    differs("--confidence", args.confidence, s.get("confidence_level"))
+    differs("--as-of", args.as_of, s.get("as_of"))
+    if args.sequential and not s.get("sequential"):
+        changed.append("--sequential (the run samples a fixed plan)")
+    differs("--max-samples", args.max_samples, s.get("max_samples"))
+    if changed:
+        raise UsageError("--resume continues the run's own plan; these flags would change it: "
+                         + "; ".join(changed) + ". Drop them, or start a new run.")
+    applied = [f for f, v in (("--concurrency", args.concurrency),
+                              ("--api-key-env", args.api_key_env),
+                              ("--calibration", args.calibration)) if v is not None]
+    if applied:
+        print(f"harness: note: applied to the resumed run: {', '.join(applied)}",
+              file=sys.stderr)
+    if s.get("sequential"):
+        print("harness: note: resuming in --sequential mode, as the run was started",
+              file=sys.stderr)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.run import resume_run, run_suite
 
-    if args.max_samples is not None and not args.sequential:
+    if args.keep_errors and not args.resume:
+        raise UsageError("--keep-errors only applies with --resume")
+    if args.max_samples is not None and not args.sequential and not args.resume:
         raise UsageError("--max-samples only applies with --sequential")
     options = run_options_from_args(args)
     if args.resume:
         if args.suite:
             raise UsageError("give either SUITE or --resume RUN_DIR, not both")
+        _check_resume_flags(args)
         # Only an explicit --base-url (not $HARNESS_BASE_URL) is compared with the run's.
-        result = resume_run(args.resume, replace(options, base_url=args.base_url))
+        options = replace(options, base_url=args.base_url, retry_errors=not args.keep_errors)
+        if args.api_key_env:
+            options = replace(options, api_key_env=args.api_key_env)
+        result = resume_run(args.resume, options)
     else:
         if not args.suite:
             raise UsageError("missing SUITE: e.g. `harness run suites/demo.yaml`")

@@ -85,6 +85,9 @@ def parse_suite(raw: Any, lines: dict[tuple[Any, ...], int], file: str, base: Pa
             for t in temps):
         ck.add(("temperatures",), f"{temps!r} must be a non-empty list of numbers in [0, 2]")
         temps = DEFAULTS["temperatures"]
+    for t in sorted({float(t) for t in temps if [float(u) for u in temps].count(float(t)) > 1}):
+        ck.add(("temperatures",), f"temperature {t!r} is listed more than once (every cell "
+               "would be sampled twice); list each temperature once")
     samples = _number(ck, raw, "samples", int, 1, 10**7)
     max_tokens = _number(ck, raw, "max_tokens", int, 1, 10**6)
     seed = _number(ck, raw, "seed", int, 0, 2**63 - 1)

@@ -207,3 +207,75 @@ def test_watch_init_refuses_a_base_url_with_a_key(tmp_path: Path) -> None:
     assert_clean(proc, 2)
     assert "watch.json" in proc.stderr and "wk-watch-secret-1" not in proc.stderr
     assert not list(tmp_path.rglob("watch.json"))
+
+
+# --------------------------------------------------------------------------- plan and resume
+
+
+def test_temperatures_are_cells_exactly(tmp_path: Path) -> None:
+    suite = tiny_suite(tmp_path, samples=3, temperatures="[0.1234561, 0.1234562]")
+    proc = harness_cmd("run", str(suite), "--out", str(tmp_path / "out"), "--quiet")
+    assert proc.returncode in (0, 1, 3), proc.stderr
+    run_dir = run_dirs(tmp_path / "out")[0]
+    keys = {(r["temperature"], r["sample_index"])
+            for r in iter_sample_dicts(run_dir / "samples.jsonl")}
+    assert len(keys) == 6
+    summary = json.loads((run_dir / "summary.json").read_text())
+    temps = {g["key"] for g in summary["groups"] if g["by"] == "temperature"}
+    assert temps == {"0.1234561", "0.1234562"}
+    again = harness_cmd("run", "--resume", str(run_dir), "--quiet")
+    assert again.returncode == proc.returncode, again.stderr
+    assert sum(1 for _ in iter_sample_dicts(run_dir / "samples.jsonl")) == 6
+
+
+def test_duplicate_temperatures_are_refused(tmp_path: Path) -> None:
+    suite = tiny_suite(tmp_path, temperatures="[0.7, 0.7]")
+    proc = harness_cmd("validate", str(suite))
+    assert_clean(proc, 2)
+    assert "temperatures: temperature 0.7 is listed more than once" in proc.stderr
+    ok = tiny_suite(tmp_path)
+    flag = harness_cmd("run", str(ok), "--temperatures", "0,0.7,0.7", "--out",
+                       str(tmp_path / "out"))
+    assert_clean(flag, 2)
+    assert "0.7 more than once" in flag.stderr
+
+
+def test_resume_after_an_outage_samples_the_errors_again(tmp_path: Path) -> None:
+    suite = tiny_suite(tmp_path, samples=4, temperatures="[0.0, 1.0]")
+    with FaultServer("message_string") as server:
+        first = run_against(server, tmp_path, suite=suite)
+        assert_clean(first, 4)
+        run_dir = run_dirs(tmp_path / "out")[0]
+        samples = run_dir / "samples.jsonl"
+        assert {r["outcome"] for r in iter_sample_dicts(samples)} == {"error"}
+        kept = harness_cmd("run", "--resume", str(run_dir), "--keep-errors", "--quiet")
+        assert_clean(kept, 4)
+        refused = harness_cmd("run", "--resume", str(run_dir), "--samples", "9", "--seed", "5")
+        assert_clean(refused, 2)
+        assert "--samples 9 (the run's: 4)" in refused.stderr and "--seed 5" in refused.stderr
+        server.fault = "ok"
+        resumed = harness_cmd("run", "--resume", str(run_dir), "--quiet", "--concurrency", "2")
+    assert resumed.returncode in (0, 1, 3), resumed.stderr
+    assert "applied to the resumed run: --concurrency" in resumed.stderr
+    records = list(iter_sample_dicts(samples))
+    assert len(records) == 8 and {r["outcome"] for r in records} <= {"safe", "harmful"}
+    retried = list(iter_sample_dicts(run_dir / "errors-retried.jsonl"))
+    assert len(retried) == 8 and {r["outcome"] for r in retried} == {"error"}
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["resumed"][-1]["errors_retried"] == 8
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["errors"]["n"] == 8 and summary["errors"]["n_error"] == 0
+
+
+def test_resume_keeps_sequential(tmp_path: Path) -> None:
+    suite = tiny_suite(tmp_path, samples=8)
+    with FaultServer("message_string", reject_n=True) as server:
+        first = run_against(server, tmp_path, "--sequential", suite=suite)
+        assert first.returncode == 4, first.stderr
+        run_dir = run_dirs(tmp_path / "out")[0]
+        server.fault = "ok"
+        resumed = harness_cmd("run", "--resume", str(run_dir), "--quiet")
+    assert resumed.returncode in (0, 1, 3), resumed.stderr
+    assert "--sequential mode" in resumed.stderr
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["settings"]["sequential"] is True and "sequential" in manifest
