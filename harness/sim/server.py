@@ -16,7 +16,9 @@ Test hooks make infrastructure failures reproducible over real HTTP:
 * ``fail_rate``: that share of requests fail with a 503 (seeded, so runs repeat).
 * ``api_key``: when set, the Bearer token must equal it (401 otherwise); a Bearer header
   is always required.
-* ``no_n``: reject ``n > 1`` with HTTP 400 (``param: "n"``), as some providers do.
+* ``no_n``: reject ``n > 1`` with HTTP 400 (``param: "n"``), as some providers do; with
+  ``no_n_status=500``, as llama.cpp's own server does ("Only one completion choice is
+  allowed", HTTP 500, no ``param``).
 * ``ignore_n``: answer one choice whatever ``n`` asks for, as llama.cpp's and Ollama's
   OpenAI-compatible servers do.
 """
@@ -55,6 +57,7 @@ class ServerConfig:
     fail_seed: int = 0
     status_sequence: list[str] = field(default_factory=list)
     no_n: bool = False
+    no_n_status: int = 400
     ignore_n: bool = False
     filter_mode: FilterMode = "refuse"
 
@@ -172,6 +175,9 @@ class SimServer:
         if n < 1 or n > 128:
             return _error(400, "'n' must be between 1 and 128", param="n")
         if n > 1 and self.config.no_n:
+            if self.config.no_n_status == 500:
+                return _error(500, "Only one completion choice is allowed",
+                              type_="server_error")
             return _error(400, "This endpoint does not support 'n' > 1.", param="n",
                           code="unsupported_parameter")
         if self.config.ignore_n:

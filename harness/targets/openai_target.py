@@ -54,6 +54,7 @@ DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 LOCAL_DUMMY_KEY = "sk-local-no-key"
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _N_WORD = re.compile(r"(?<![\w-])['\"`]?n['\"`]?(?![\w-])")  # the parameter `n` named in a message
+_ONE_CHOICE = re.compile(r"only one (completion )?choice", re.IGNORECASE)
 
 
 def is_local(base_url: str) -> bool:
@@ -118,11 +119,19 @@ def _is_content_filter_error(exc: openai.APIStatusError) -> bool:
 
 
 def _rejects_n(exc: openai.APIStatusError) -> bool:
-    if exc.status_code not in (400, 422):
+    """Whether an error answer says the endpoint does not take `n > 1`: OpenAI-style 400/422
+    naming the parameter, or llama.cpp's server, which answers "Only one completion choice is
+    allowed" (as HTTP 500 in some versions, so it must not be retried as a server fault)."""
+    if exc.status_code not in (400, 422, 500):
+        return False
+    message = _body_field(exc, "message") or str(exc.message or "")
+    if _ONE_CHOICE.search(message):
+        return True
+    if exc.status_code == 500:
         return False
     if _body_field(exc, "param") == "n":
         return True
-    return _N_WORD.search(_body_field(exc, "message")) is not None
+    return _N_WORD.search(message) is not None
 
 
 def server_seconds(body: Any) -> float | None:
@@ -352,8 +361,11 @@ class OpenAITarget:
                                              cast_to=httpx2.Response,
                                              options={"timeout": timeout})
                 _ = response.content
-            except openai.APIStatusError:
+            except openai.APIStatusError as exc:
                 self._answered = True
+                if request.n > 1 and _rejects_n(exc):
+                    # Not a fault to retry (llama.cpp says so with a 500): ask one at a time.
+                    raise _NRejected() from None
                 raise
             finally:
                 # Latency of this attempt only: earlier failed attempts and the backoff
@@ -387,8 +399,6 @@ class OpenAITarget:
                                latency_s=attempt_s[0], seed_sent=request.seed)
                     for _ in range(request.n)
                 ]
-            if request.n > 1 and _rejects_n(exc):
-                raise _NRejected() from None
             raise TargetRequestError(
                 f"{self.base_url} rejected a request for {self.model!r} (HTTP "
                 f"{exc.status_code}): {_body_field(exc, 'message') or exc.message}"

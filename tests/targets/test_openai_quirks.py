@@ -58,6 +58,17 @@ def test_rejected_n_falls_back_with_each_samples_own_seed() -> None:
     with_server(ServerConfig(no_n=True), body)
 
 
+def test_llama_cpp_500_only_one_choice_is_not_retried_but_means_no_n() -> None:
+    async def body(url: str, server: Any) -> None:
+        t = OpenAITarget("sim", base_url=url, retry_policy=FAST)
+        out = await t.complete(seeded(3, (4, 5, 6)))
+        assert [c.seed_sent for c in out] == [4, 5, 6]
+        assert server.requests == 1 + 3 and t.retries == 0
+        assert t.describe()["n_batching"] is False
+        await t.aclose()
+    with_server(ServerConfig(no_n=True, no_n_status=500), body)
+
+
 def test_batched_answers_share_the_seed_sent() -> None:
     async def body(url: str, server: Any) -> None:
         t = OpenAITarget("sim", base_url=url, retry_policy=FAST)
