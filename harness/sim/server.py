@@ -83,6 +83,7 @@ class SimServer:
         self._sequence = list(config.status_sequence)
         self._fail_rng = random.Random(config.fail_seed)
         self.requests = 0
+        self.last_messages: list[Any] = []  # the messages of the last chat request (tests)
         self.model(config.profile)  # fail early on a bad profile
 
     def model(self, profile: str) -> SimModel:
@@ -166,6 +167,7 @@ class SimServer:
             return _error(400, "request body is not valid JSON")
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return _error(400, "'messages' must be a list of {role, content}", param="messages")
+        self.last_messages = body["messages"]
         model_name = str(body.get("model", "sim"))
         profile = self.resolve_profile(model_name)
         if profile is None:

@@ -23,6 +23,7 @@ import os
 import random
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlparse
@@ -38,7 +39,7 @@ from harness.errors import (
     UsageError,
 )
 from harness.privacy import register_secret, register_url, scrub_url
-from harness.records import Completion, CompletionRequest
+from harness.records import Completion, CompletionRequest, Message
 from harness.targets._shape import chat_body_problem
 from harness.targets.base import TargetOptions
 from harness.targets.retry import RetryPolicy, TargetRequestError, call_with_retries
@@ -145,6 +146,20 @@ def server_seconds(body: Any) -> float | None:
         if all(isinstance(p, (int, float)) and p >= 0 for p in parts):
             return float(sum(parts)) / 1000.0  # type: ignore[arg-type]
     return None
+
+
+def wire_messages(messages: Sequence[Message]) -> list[dict[str, str]]:
+    """The messages as sent. A `tool` turn that answers no tool call of the conversation (a
+    probe's pasted tool output) is not valid chat-completions input: OpenAI answers 400 and
+    llama-cpp-python 500. It goes as the tool-labelled system message that contexts use for
+    tool outputs (`harness.plan`); the records keep the probe's own messages."""
+    out = []
+    for m in messages:
+        if m.role == "tool":
+            out.append({"role": "system", "content": f"Tool output:\n{m.content}"})
+        else:
+            out.append(m.to_dict())
+    return out
 
 
 class _NRejected(Exception):
@@ -337,7 +352,7 @@ class OpenAITarget:
         client = self._get_client()
         kwargs: dict[str, Any] = {
             "model": self.model,
-            "messages": [m.to_dict() for m in request.messages],
+            "messages": wire_messages(request.messages),
             "temperature": request.temperature,
             "max_tokens": request.max_tokens,
         }

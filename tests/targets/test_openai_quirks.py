@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from harness.errors import PartialAnswerError, TargetUnreachableError
-from harness.records import CompletionRequest
+from harness.records import CompletionRequest, Message
 from harness.sim.model import SimModel
 from harness.sim.server import ServerConfig
 from harness.targets.openai_target import OpenAITarget, server_seconds
@@ -67,6 +67,19 @@ def test_llama_cpp_500_only_one_choice_is_not_retried_but_means_no_n() -> None:
         assert t.describe()["n_batching"] is False
         await t.aclose()
     with_server(ServerConfig(no_n=True, no_n_status=500), body)
+
+
+def test_a_pasted_tool_turn_goes_as_a_labelled_system_message() -> None:
+    msgs = (Message("tool", "search results: opens at 9am"), Message("user", "When?"))
+
+    async def body(url: str, server: Any) -> None:
+        t = OpenAITarget("sim", base_url=url, retry_policy=FAST)
+        await t.complete(CompletionRequest(msgs, 0.0, 16, n=1, seed=1))
+        await t.aclose()
+        assert server.last_messages == [
+            {"role": "system", "content": "Tool output:\nsearch results: opens at 9am"},
+            {"role": "user", "content": "When?"}]
+    with_server(ServerConfig(), body)
 
 
 def test_batched_answers_share_the_seed_sent() -> None:
