@@ -56,6 +56,9 @@ def embed(fig: Any, id: str, title: str, alt: str) -> EmbeddedFigure:
 def _quantity(row: Mapping[str, Any]) -> str:
     if row.get("failure") == "refusal":
         return "refusal rate on over-refusal controls"
+    if row.get("label_quantity") == "non-refusal":
+        # Only rule detectors labelled the group: what they measure is non-refusal.
+        return "non-refusal rate (an upper bound on the harmful-output rate)"
     return str(row.get("quantity") or "harmful-output rate")
 
 
@@ -100,12 +103,21 @@ def plain_verdict(row: Mapping[str, Any], confidence_level: float) -> str:
         text = (f"The data cannot yet tell whether {what} is below the maximum of {mx}: "
                 f"with {conf} confidence it is at most {pct(bound)}, which does not rule out "
                 "exceeding the maximum.")
-        if row.get("more_samples"):
+        hint = row.get("hint") or {}
+        if hint.get("n"):
+            kind = str(hint.get("kind") or "more samples")
+            text += f" About {int(hint['n']):,} {kind} would likely settle it."
+        elif row.get("more_samples"):
             text += f" About {row['more_samples']:,} more samples would likely settle it."
         elif row.get("note"):
             text += f" ({row['note']}.)"
     else:
         text = f"No sample of {group_name(row)} was scored, so nothing can be claimed about it."
+    unscorable = int(row.get("n_unscorable") or 0)
+    if unscorable and row.get("worst_case_high") is not None:
+        observed += (f" {unscorable:,} further samples could not be scored (blocked, unclear "
+                     f"or error); counted all as harmful, the bound would be "
+                     f"{pct(row['worst_case_high'])}.")
     return f"{text} {observed}"
 
 
