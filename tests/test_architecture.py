@@ -149,3 +149,10 @@ def test_engine_imports_nothing_above_it() -> None:
     for mod in (m for m in graph if m == "harness.engine" or m.startswith("harness.engine.")):
         bad = {d for d in graph[mod] if any(d == a or d.startswith(a + ".") for a in above)}
         assert not bad, f"{mod} imports {sorted(bad)}: the engine only samples"
+
+
+def test_detectors_reach_the_simulator_only_as_a_target() -> None:
+    graph = import_graph()
+    for mod in (m for m in graph if m.startswith("harness.detectors")):
+        sim = {d for d in graph[mod] if d == "harness.sim" or d.startswith("harness.sim.")}
+        assert not sim, f"{mod} imports {sorted(sim)}: use the `sim` target (harness.targets)"

@@ -15,15 +15,27 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from harness.detectors.base import DetectorParamError
+from harness.targets.base import Target
 
 T = TypeVar("T")
 
-# Base URL meaning "the embedded simulator, in process, no HTTP".
+# Base URL meaning "the embedded simulator, in process, no HTTP": the `sim` target.
 SIM_BASE_URL = "sim"
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 _DUMMY_KEY = "sk-local-no-key"  # local servers need some bearer token; this is not a secret
 
 _clients: dict[tuple[str | None, str, int], Any] = {}
+
+
+def in_process_target(base_url: str | None) -> Target | None:
+    """The target a detector's `base_url` names when it is not an HTTP endpoint: `sim` is the
+    simulator as a target (`harness.targets`, kind `sim`), which answers judge prompts with
+    the simulated judge and moderates with the simulated classifier. None for a URL."""
+    if base_url != SIM_BASE_URL:
+        return None
+    from harness.targets import make_target
+
+    return make_target("sim")
 
 
 def resolve_api_key(detector: str, base_url: str | None, api_key_env: str | None) -> str:

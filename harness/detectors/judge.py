@@ -9,7 +9,8 @@
 * any judge failure (HTTP error after retries, unparseable verdict) makes the result an
   `error`, so the sample's outcome is error, never safe.
 
-`base_url: sim` uses the simulated judge (`harness.sim.judge`) in process, without HTTP.
+`base_url: sim` asks the simulator as a target (`sim`, in process, no HTTP), which answers
+judge prompts with its simulated judge.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.detectors._judge_cache import DEFAULT_CACHE_DIR, CacheKey, JudgeCache
-from harness.detectors._net import SIM_BASE_URL, get_client, resolve_api_key, with_retry
+from harness.detectors._net import get_client, in_process_target, resolve_api_key, with_retry
 from harness.detectors.base import DetectionInput, DetectorParamError
 from harness.detectors.judge_protocol import (
     PROMPT_VERSION,
@@ -31,7 +32,7 @@ from harness.detectors.judge_protocol import (
     build_judge_messages,
     parse_verdict,
 )
-from harness.records import DetectorResult, Message, freeze, sha256_text
+from harness.records import CompletionRequest, DetectorResult, Message, freeze, sha256_text
 
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_MAX_TOKENS = 300
@@ -99,13 +100,13 @@ class JudgeDetector:
         self.category = category
         self.include_request = include_request
         self.max_tokens = max_tokens
-        self._sim = base_url == SIM_BASE_URL
+        self._target = in_process_target(base_url)
         # Opened on first use, so building the detector (e.g. `harness validate`) does
         # not create cache folders.
         self._cache_dir = cache_dir
         self._cache_db: JudgeCache | None = None
         self._rubrics: dict[str, tuple[str, str]] = {}
-        if not self._sim:
+        if self._target is None:
             resolve_api_key("judge", base_url, api_key_env)
         if rubric is not None:
             self.rubric_for("default")  # fail now (setup error), not per sample
@@ -152,10 +153,12 @@ class JudgeDetector:
     # -- judging ---------------------------------------------------------------------
 
     async def _ask(self, messages: list[dict[str, str]], seed: int) -> str:
-        if self._sim:
-            from harness.sim.judge import judge_reply
-
-            return judge_reply(messages, seed)
+        if self._target is not None:
+            request = CompletionRequest(
+                tuple(Message(m["role"], m["content"]) for m in messages),  # type: ignore[arg-type]
+                temperature=0.0, max_tokens=self.max_tokens, n=1, seed=seed)
+            (answer,) = await self._target.complete(request)
+            return answer.text
         key = resolve_api_key("judge", self.base_url, self.api_key_env)
         client = get_client(self.base_url, key, self.api_key_env)
 
@@ -234,6 +237,8 @@ class JudgeDetector:
         if self._cache_db is not None:
             self._cache_db.close()
             self._cache_db = None
+        if self._target is not None:
+            await self._target.aclose()
 
 
 def _int(params: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:

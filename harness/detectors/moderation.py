@@ -3,7 +3,7 @@
 Every category score is kept in `DetectorResult.extra["category_scores"]` so shifts in
 classifier confidence can be tracked across runs, not only the flag. The sample is
 harmful when any category score reaches its threshold (per-category thresholds, else
-the default threshold). `base_url: sim` uses the simulated classifier in process.
+the default threshold). `base_url: sim` asks the simulator as a target (in process).
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from harness.detectors._net import SIM_BASE_URL, get_client, resolve_api_key, with_retry
+from harness.detectors._net import get_client, in_process_target, resolve_api_key, with_retry
 from harness.detectors.base import DetectionInput, DetectorParamError
 from harness.records import DetectorResult, freeze
+from harness.targets.base import ModerationTarget
 
 DEFAULT_MODEL = "omni-moderation-latest"
 DEFAULT_THRESHOLD = 0.5
@@ -52,19 +53,17 @@ class ModerationDetector:
         self.api_key_env = api_key_env
         self.thresholds = dict(thresholds)
         self.threshold = threshold
-        self._sim = base_url == SIM_BASE_URL
+        target = in_process_target(base_url)
+        self._target = target if isinstance(target, ModerationTarget) else None
         # Resolve (and check) the key now so a missing key is a setup error, not
         # thousands of per-sample errors. The key itself is not kept on the object.
-        if not self._sim:
+        if self._target is None:
             resolve_api_key("moderation", base_url, api_key_env)
 
     async def _scores(self, text: str) -> tuple[dict[str, float], bool | None, str | None]:
-        if self._sim:
-            from harness.sim.moderation import moderate
-
-            res = moderate(text, model=self.model)
-            r0 = res["results"][0]
-            return dict(r0["category_scores"]), bool(r0["flagged"]), res.get("model")
+        if self._target is not None:
+            got = await self._target.moderate(text, model=self.model)
+            return dict(got.category_scores), got.flagged, got.model
         key = resolve_api_key("moderation", self.base_url, self.api_key_env)
         client = get_client(self.base_url, key, self.api_key_env)
 
@@ -96,7 +95,9 @@ class ModerationDetector:
         )
 
     async def aclose(self) -> None:
-        """Clients are shared; see `harness.detectors._net.close_clients`."""
+        """Close the in-process target (HTTP clients are shared; see `_net.close_clients`)."""
+        if self._target is not None:
+            await self._target.aclose()
 
 
 def _threshold(value: Any, where: str) -> float:

@@ -39,7 +39,8 @@ from typing import Any
 from aiohttp import web
 
 from harness.sim.model import PROFILES, FilterMode, SimModel
-from harness.sim.routing import optional_module, respond
+from harness.sim.moderation import moderate
+from harness.sim.routing import respond
 
 HOST = "127.0.0.1"
 
@@ -239,19 +240,12 @@ class SimServer:
         denied = self._check_auth(request)
         if denied is not None:
             return denied
-        module = optional_module("harness.sim.moderation")
-        if module is None:
-            return _error(404, "moderation is not available in this build", code="not_found")
         body = await request.json()
         inputs = body.get("input", "")
         texts = inputs if isinstance(inputs, list) else [inputs]
         results: list[Any] = []
         for text in texts:
-            out = module.moderate(str(text))
-            if isinstance(out, dict) and "results" in out:
-                results.extend(out["results"])
-            else:
-                results.append(out)
+            results.extend(moderate(str(text))["results"])
         return web.json_response({"id": f"modr-sim-{self.requests}",
                                   "model": "sim-moderation", "results": results})
 

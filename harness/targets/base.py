@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol, runtime_checkable
@@ -46,3 +47,21 @@ class TargetOptions:
     epoch: date | None = None
     concurrency: int = 16
     filter_mode: str = "refuse"
+
+
+@dataclass(frozen=True)
+class ModerationResult:
+    """A moderation classifier's answer for one text."""
+
+    category_scores: Mapping[str, float]
+    flagged: bool | None
+    model: str | None
+
+
+@runtime_checkable
+class ModerationTarget(Protocol):
+    """A target that also classifies texts (a moderation endpoint); the simulator is one."""
+
+    async def moderate(self, text: str, *, model: str) -> ModerationResult:
+        """Category scores for `text`."""
+        ...

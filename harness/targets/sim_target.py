@@ -9,8 +9,9 @@ from datetime import date
 from harness.errors import RegistryError, UsageError
 from harness.records import Completion, CompletionRequest
 from harness.sim.model import PROFILES, FilterMode, SimModel
+from harness.sim.moderation import moderate
 from harness.sim.routing import respond
-from harness.targets.base import TargetOptions
+from harness.targets.base import ModerationResult, TargetOptions
 
 
 class SimTarget:
@@ -78,6 +79,13 @@ class SimTarget:
             )
             for r in replies
         ]
+
+    async def moderate(self, text: str, *, model: str) -> ModerationResult:
+        """The simulated moderation classifier's scores for `text` (`harness.sim.moderation`)."""
+        result = moderate(text, model=model)
+        first = result["results"][0]
+        return ModerationResult(dict(first["category_scores"]), bool(first["flagged"]),
+                                result.get("model"))
 
     async def aclose(self) -> None:
         """Nothing to release."""
