@@ -29,8 +29,7 @@ from harness.detectors import (
     Combine,
     DetectionInput,
     Detector,
-    aclose_all,
-    build,
+    DetectorPool,
     label_sample,
     specs_for,
 )
@@ -165,6 +164,7 @@ async def _relabel(
     contexts = {c.name: c for c in suite.contexts} if suite else {}
     suite_specs = suite.detectors if suite else ()
     cache: dict[str, tuple[list[Detector], Combine]] = {}
+    pool = DetectorPool()  # this rescore's detectors, closed with it
 
     def detectors_for(probe: Probe) -> tuple[list[Detector], Combine]:
         got = cache.get(probe.id)
@@ -181,7 +181,7 @@ async def _relabel(
                        "unknown)")
                 raise UsageError(f"probe {probe.id} has no detectors to re-label with{why}; "
                                  "pass --detectors NAME[,NAME...]")
-            got = ([build(s) for s in specs], comb)
+            got = ([pool.build(s) for s in specs], comb)
             cache[probe.id] = got
         return got
 
@@ -203,7 +203,7 @@ async def _relabel(
     try:
         return list(await asyncio.gather(*(one(r) for r in records)))
     finally:
-        await aclose_all()
+        await pool.aclose()
 
 
 def rescore_run(

@@ -20,7 +20,7 @@ from typing import Any
 from harness import __version__
 from harness.analysis import sequential_decision, summarize
 from harness.calibration import check_usable, corrected_rates, load_calibration
-from harness.detectors import aclose_all, specs_for
+from harness.detectors import DetectorPool, specs_for
 from harness.engine import Progress, execute
 from harness.errors import StoreError, UsageError
 from harness.gating import EXIT_CODES
@@ -185,6 +185,7 @@ async def _run_async(suite: Suite, options: RunOptions, target: Target, run_dir:
     transform = record_transform(suite.storage, suite.forensic_capture, suite.seed)
     samples_used = 0
     sequential_info: dict[str, Any] | None = None
+    pool = DetectorPool()  # this run's detectors, closed with it
     t0 = time.monotonic()
     try:
         with SampleWriter(run_dir / SAMPLES) as writer:
@@ -193,18 +194,18 @@ async def _run_async(suite: Suite, options: RunOptions, target: Target, run_dir:
                 progress = Progress(total, options.progress)
                 items = plan_work(cells, suite.samples, batch_n, done)
                 runner = await execute(suite, target, items, writer, tally, run_id, progress,
-                                       transform, concurrency)
+                                       transform, concurrency, pool)
                 progress.close()
                 if runner.fatal is not None:
                     raise runner.fatal
             else:
                 sequential_info = await _run_sequential(
                     suite, options, target, cells, batch_n, writer, tally, run_id, transform,
-                    concurrency, done)
+                    concurrency, done, pool)
             samples_used = writer.written
     finally:
         await target.aclose()
-        await aclose_all()
+        await pool.aclose()
     manifest["target"] = {"spec": target_spec(options.target), **target.describe()}
     if sequential_info is not None:
         manifest["sequential"] = sequential_info
@@ -217,7 +218,8 @@ async def _run_sequential(suite: Suite, options: RunOptions, target: Target, cel
                           batch_n: Callable[[], int], writer: SampleWriter, tally: Tally,
                           run_id: str,
                           transform: Any, concurrency: int,
-                          done: set[tuple[str, int]] | None) -> dict[str, Any]:
+                          done: set[tuple[str, int]] | None, pool: DetectorPool,
+                          ) -> dict[str, Any]:
     """Sample in rounds; stop when the anytime-valid bounds settle every gated group."""
     fixed_plan = len(cells) * suite.samples
     budget = options.max_samples or 2 * fixed_plan
@@ -241,7 +243,7 @@ async def _run_sequential(suite: Suite, options: RunOptions, target: Target, cel
             break
         items = plan_work(cells, round_samples, batch_n, done, start_index=index)
         runner = await execute(suite, target, items, writer, tally, run_id, progress, transform,
-                               concurrency)
+                               concurrency, pool)
         if runner.fatal is not None:
             progress.close()
             raise runner.fatal

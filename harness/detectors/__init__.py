@@ -21,6 +21,7 @@ from typing import Literal
 
 from harness.detectors._registry import (
     ENTRY_POINT_GROUP,
+    DetectorPool,
     aclose_all,
     build,
     check_spec,
@@ -52,6 +53,7 @@ __all__ = [
     "DetectorFactory",
     "DetectorParamError",
     "DetectorPluginError",
+    "DetectorPool",
     "aclose_all",
     "build",
     "check_spec",

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
+from harness.detectors._net import close_clients
 from harness.detectors.base import (
     Detector,
     DetectorFactory,
@@ -118,14 +119,51 @@ def build(spec: DetectorSpec) -> Detector:
     cached = _INSTANCES.get(key)
     if cached is not None:
         return cached
-    factory = resolve_factory(spec.name)
-    detector = factory(spec.params)
+    detector = _build_new(spec)
+    _INSTANCES[key] = detector
+    return detector
+
+
+def _build_new(spec: DetectorSpec) -> Detector:
+    detector = resolve_factory(spec.name)(spec.params)
     if not isinstance(detector, Detector):
         raise DetectorPluginError(
             spec.name, "factory did not return a Detector (needs `name` and async `detect`)"
         )
-    _INSTANCES[key] = detector
     return detector
+
+
+class DetectorPool:
+    """The detectors of one run (or rescore): built once per distinct spec, closed together.
+
+    Owned by whoever runs the work (`harness.run`, `harness.rescore`), so no detector, judge
+    cache or client outlives it and nothing is shared between runs through module state.
+    """
+
+    def __init__(self) -> None:
+        self._instances: dict[tuple[str, str], Detector] = {}
+
+    def build(self, spec: DetectorSpec) -> Detector:
+        """The pool's detector for `spec` (equal specs share one instance, e.g. one judge
+        cache for every probe that asks for the same judge)."""
+        key = (spec.name, stable_json(dict(spec.params)))
+        detector = self._instances.get(key)
+        if detector is None:
+            detector = self._instances[key] = _build_new(spec)
+        return detector
+
+    def __len__(self) -> int:
+        return len(self._instances)
+
+    async def aclose(self) -> None:
+        """Close every detector built here and the HTTP clients of this event loop."""
+        instances = list(self._instances.values())
+        self._instances.clear()
+        for det in instances:
+            close = getattr(det, "aclose", None)
+            if close is not None:
+                await close()
+        await close_clients()
 
 
 def check_spec(spec: DetectorSpec) -> str | None:
@@ -148,8 +186,6 @@ async def aclose_all() -> None:
         close = getattr(det, "aclose", None)
         if close is not None:
             await close()
-    from harness.detectors._net import close_clients
-
     await close_clients()
 
 
@@ -157,7 +193,3 @@ def clear_cache() -> None:
     """Forget cached instances (tests; a new event loop). Does not close clients."""
     _INSTANCES.clear()
 
-
-def params_dict(params: Mapping[str, Any]) -> dict[str, Any]:
-    """A plain dict copy of detector params (they arrive as read-only mappings)."""
-    return dict(params)

@@ -1,6 +1,7 @@
 """The engine: sampling only.
 
-`execute(suite, target, items, writer, tally, run_id, progress, transform, concurrency)` runs
+`execute(suite, target, items, writer, tally, run_id, progress, transform, concurrency, pool)`
+runs
 a fixed pool of worker tasks that pull batched work items from a lazy plan (memory does not
 grow with the number of samples), ask the target, label answers with detectors as they
 arrive, count them in a `Tally` and append records to the sink. It imports nothing above it:

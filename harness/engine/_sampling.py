@@ -9,8 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from harness.detectors import build as build_detector
-from harness.detectors import label_sample, specs_for
+from harness.detectors import DetectorPool, label_sample, specs_for
 from harness.detectors.base import DetectionInput, Detector
 from harness.errors import (
     InfrastructureError,
@@ -87,8 +86,10 @@ class Sampler:
     stopped early (None: the plan was done)."""
 
     def __init__(self, suite: Suite, target: Target, writer: SampleWriter, tally: Tally,
-                 run_id: str, progress: Progress, record_transform: Any, concurrency: int = 1):
+                 run_id: str, progress: Progress, record_transform: Any, concurrency: int = 1,
+                 pool: DetectorPool | None = None):
         self.suite = suite
+        self.pool = pool if pool is not None else DetectorPool()
         self.target = target
         self.writer = writer
         self.tally = tally
@@ -108,7 +109,7 @@ class Sampler:
         got = self._detectors.get(probe.id)
         if got is None:
             specs = specs_for(probe, self.suite.detectors)
-            got = ([build_detector(s) for s in specs], probe.expect.combine)
+            got = ([self.pool.build(s) for s in specs], probe.expect.combine)
             self._detectors[probe.id] = got
         return got
 
@@ -213,10 +214,12 @@ class Sampler:
 
 async def execute(suite: Suite, target: Target, items: Iterator[WorkItem], writer: SampleWriter,
                   tally: Tally, run_id: str, progress: Progress, transform: Any,
-                  concurrency: int) -> Sampler:
-    """Sample every work item against `target` with `concurrency` workers, label, count and
-    write each record. Returns the sampler; its `fatal` is set when sampling had to stop."""
-    runner = Sampler(suite, target, writer, tally, run_id, progress, transform, concurrency)
+                  concurrency: int, pool: DetectorPool) -> Sampler:
+    """Sample every work item against `target` with `concurrency` workers, label with the
+    detectors of `pool` (the caller owns and closes it), count and write each record.
+    Returns the sampler; its `fatal` is set when sampling had to stop."""
+    runner = Sampler(suite, target, writer, tally, run_id, progress, transform, concurrency,
+                     pool)
     # One request first, alone: the target learns whether the endpoint accepts `n` before
     # the workers plan their batches (otherwise every worker would hold a rejected batch).
     first = next(items, None)
