@@ -320,7 +320,3 @@ def load_probe_files(paths: Sequence[str | Path]) -> list[Probe]:
         raise ValidationError(problems)
     return out
 
-
-def dump_probe(probe: Probe) -> dict[str, Any]:
-    """The JSONL object for a probe (messages form)."""
-    return probe.to_dict()

@@ -138,18 +138,6 @@ def temperature_key(t: float) -> str:
 
 
 @dataclass(frozen=True)
-class SampleRequest:
-    """One planned sample (or n samples of one cell when batched): what the engine sends."""
-
-    key: CellKey
-    sample_index: int
-    seed: int
-    messages: tuple[Message, ...]
-    temperature: float
-    max_tokens: int
-
-
-@dataclass(frozen=True)
 class Completion:
     """One answer from a target. `blocked` is a provider-side refusal (content filter)."""
 
