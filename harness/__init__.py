@@ -1,17 +1,42 @@
-"""harness: statistical regression and watch-period evaluation for AI incident response."""
+"""harness: statistical regression and watch-period evaluation for AI incident response.
+
+The public surface is re-exported here (`harness.run_suite`, `harness.RunSummary`, ...);
+everything else is private machinery behind it. Names load on first use, so `import harness`
+(and the CLI's start-up) stays light.
+"""
 
 from __future__ import annotations
 
+import importlib
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_runs", "load_samples", "load_watch"]
+# public name -> the module that defines it
+_PUBLIC: dict[str, str] = {
+    "run_suite": "harness.run",
+    "resume_run": "harness.run",
+    "RunOptions": "harness.run",
+    "RunResult": "harness.run",
+    "rescore_run": "harness.rescore",
+    "compare_runs": "harness.compare",
+    "load_suite": "harness.suites",
+    "Suite": "harness.suites",
+    "Target": "harness.targets.base",
+    "make_target": "harness.targets",
+    "Detector": "harness.detectors.base",
+    "RunSummary": "harness.summary",
+    "GroupRow": "harness.summary",
+    "binomial_interval": "harness.stats",
+    "load_runs": "harness.frames",
+    "load_samples": "harness.frames",
+    "load_watch": "harness.frames",
+}
+
+__all__ = ["__version__", *sorted(_PUBLIC)]
 
 
 def __getattr__(name: str) -> object:
-    # The DataFrame loaders import pandas; load them on first use so `import harness` (and the
-    # CLI's start-up) stays light.
-    if name in ("load_runs", "load_samples", "load_watch"):
-        from harness import frames
-
-        return getattr(frames, name)
-    raise AttributeError(f"module 'harness' has no attribute {name!r}")
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'harness' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
