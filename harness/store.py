@@ -52,20 +52,28 @@ def make_private_dir(path: Path) -> Path:
     return path
 
 
-def write_private_text(path: Path, text: str) -> None:
-    """Write a file atomically (temp + rename) with owner-only permissions.
+def atomic_write(path: Path, text: str, *, private: bool = True) -> None:
+    """Write a text file atomically (temp file, fsync, rename): readers see the old file or
+    the new one, never half of one. The one atomic write of the project.
 
-    Registered secret values (API keys, URL credentials: `harness.privacy`) are removed
-    first, whatever the text is: no key reaches disk by value.
+    `private` (default) makes the file owner-only (0600); otherwise the umask decides, as for
+    files people share (suite YAML, watch definitions). Registered secret values (API keys,
+    URL credentials: `harness.privacy`) are removed first, whatever the text is: no key
+    reaches disk by value.
     """
     text = scrub_registered(text)
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o666)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def write_private_text(path: Path, text: str) -> None:
+    """Write a file atomically with owner-only permissions (`atomic_write`)."""
+    atomic_write(path, text, private=True)
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -263,3 +263,17 @@ def test_url_credentials() -> None:
     assert "api-version=2024-06-01" in scrubbed and "host.example/v1" in scrubbed
     assert url_secrets("http://127.0.0.1:8080/v1") == []
     assert scrub_url(None) is None
+
+
+def test_one_atomic_write_private_or_shared(tmp_path: Path) -> None:
+    from harness.store import atomic_write
+
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "shared.yaml", "a: 1\n", private=False)
+        atomic_write(tmp_path / "private.json", "{}\n")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "shared.yaml").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "private.json").stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["private.json", "shared.yaml"]

@@ -18,6 +18,7 @@ from harness.errors import (
     UsageError,
 )
 from harness.records import DetectorSpec, Expectation, Message, Probe, freeze
+from harness.store import atomic_write
 from harness.taxonomy import OVER_REFUSAL
 
 STAGES: tuple[str, ...] = ("stop-the-bleed", "fan-out", "fix-at-source")
@@ -405,9 +406,9 @@ def create_incident(
     directory.mkdir(parents=True, exist_ok=True)
     import json
 
-    _write_atomic(probes_path, "".join(json.dumps(p.to_dict(), ensure_ascii=False) + "\n"
-                                       for p in probes))
-    _write_atomic(suite_path, dump_suite_yaml(doc))
+    atomic_write(probes_path, "".join(json.dumps(p.to_dict(), ensure_ascii=False) + "\n"
+                                      for p in probes), private=False)
+    atomic_write(suite_path, dump_suite_yaml(doc), private=False)
     return CreatedIncident(suite_path, probes_path, len(exact), len(probes) - len(exact),
                            control_ref, skipped, tuple(notes), plan)
 
@@ -435,12 +436,6 @@ def dump_suite_yaml(doc: Mapping[str, Any]) -> str:
     header = ("# Incident suite written by `harness incident new`; the `incident:` block is "
               "updated by\n# `harness incident stage`. Edit thresholds or settings freely.\n")
     return header + yaml.safe_dump(dict(doc), sort_keys=False, allow_unicode=True, width=100)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def suite_path_for(name_or_path: str | Path, directory: str | Path = INCIDENT_DIR) -> Path:
@@ -491,5 +486,5 @@ def set_stage(name_or_path: str | Path, stage: str, note: str = "", *,
     block["stage"] = stage
     block["stages"] = [*history, entry]
     doc["incident"] = block
-    _write_atomic(path, dump_suite_yaml(doc))
+    atomic_write(path, dump_suite_yaml(doc), private=False)
     return block

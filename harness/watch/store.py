@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import InputError, StoreError, UsageError
+from harness.store import atomic_write
 from harness.watch.ingest import DailySignal
 from harness.watch.model import LedgerEntry, WatchDefinition
 
@@ -151,9 +152,7 @@ def read_pending(files: WatchFiles) -> Pending | None:
 
 def write_pending(files: WatchFiles, pending: Pending) -> None:
     """Record the night being run (atomic replace)."""
-    tmp = files.pending.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(pending.to_dict(), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, files.pending)
+    atomic_write(files.pending, json.dumps(pending.to_dict(), indent=2) + "\n", private=False)
 
 
 def clear_pending(files: WatchFiles) -> None:
@@ -191,9 +190,8 @@ def create_watch(definition: WatchDefinition, results: str | Path = "results") -
             f"watch {definition.name!r} already exists at {files.dir}; pick another NAME or "
             "delete that folder to start over")
     files.dir.mkdir(parents=True, exist_ok=True)
-    tmp = files.definition.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(definition.to_dict(), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, files.definition)
+    atomic_write(files.definition, json.dumps(definition.to_dict(), indent=2) + "\n",
+                 private=False)
     files.ledger.touch()
     return files
 
