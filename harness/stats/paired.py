@@ -398,10 +398,9 @@ def _betting_log_capital(d: np.ndarray, m: np.ndarray, tail: float, cap: float) 
     dev = np.concatenate([[0.0], np.cumsum((d - mu) ** 2)])[:-1]
     sigma2 = (prior + dev) / (np.arange(j) + 1.0)  # uses values before i only
     lam = np.minimum(np.sqrt(2.0 * math.log(1.0 / tail) / (j * sigma2)), cap)
-    # factor >= 1 - cap (1 - m)... >= 0 for d <= 1 and m >= 0 (the caller keeps m >= 0 or
-    # halves the cap below 0, where 1/(1 - m) >= 1/2).
-    logs: np.ndarray = np.sum(np.log1p(lam[None, :] * (m[:, None] - d[None, :])), axis=1)
-    return logs
+    # Each factor is >= 1 - lambda (1 - m) > 0 for d <= 1: lambda <= cap < 1 when m >= 0, and
+    # the caller halves the cap for m < 0, where 1 / (1 - m) >= 1/2.
+    return np.asarray(np.sum(np.log1p(lam[None, :] * (m[:, None] - d[None, :])), axis=1))
 
 
 def betting_mean_upper(values: Sequence[float] | np.ndarray, tail: float) -> float:

@@ -161,14 +161,17 @@ def evaluate_watch(
         path = confidence_sequence_path(k_per_run, n_per_run,
                                         confidence_level=1.0 - d.alpha / 2.0, t_opt=t_opt,
                                         intersect=False)
-        for e, b in zip(seg_entries, path, strict=True):
+        for j, (e, b) in enumerate(zip(seg_entries, path, strict=True)):
             if e.n > 0:
                 ci = binomial_interval(e.n_harmful, e.n, d.confidence_level, "wilson")
                 ci_low, ci_high = ci.low, ci.high
             else:
                 ci_low, ci_high = 0.0, 1.0
+            # What verification would say if the period ended after this run (first look).
+            v_j = verify_rate(k_per_run[: j + 1], n_per_run[: j + 1], d.max_rate,
+                              alpha=verification_alpha(d.alpha, 1), window=verify_window)
             points.append(RunPoint(e.run_id, e.as_of, seg, e.n, e.n_harmful, ci_low, ci_high,
-                                   b.low, b.high, e.models, e.fingerprints))
+                                   b.low, b.high, e.models, e.fingerprints, v_j.high))
         # Breach: the sequence's lower bound passes the max rate ...
         breach_at: int | None = None
         for j, b in enumerate(path):

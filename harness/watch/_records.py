@@ -278,6 +278,10 @@ class RunPoint:
     cs_high: float
     models: tuple[str, ...]
     fingerprints: tuple[str, ...]
+    verify_high: float | None = None
+    """The bound that decides verified/holding, as if the period ended after this run: the
+    larger of the whole-segment and final-window exact upper bounds at alpha/2
+    (`harness.stats.windowed.verify_rate`)."""
 
     @property
     def rate(self) -> float | None:
@@ -297,6 +301,7 @@ class RunPoint:
             "ci_method": "wilson (fixed-n, this run only; not for decisions)",
             "cs_low": self.cs_low,
             "cs_high": self.cs_high,
+            "verify_high": self.verify_high,
             "models": list(self.models),
             "fingerprints": list(self.fingerprints),
         }

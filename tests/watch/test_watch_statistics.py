@@ -114,3 +114,16 @@ def test_watch_grid(n: int) -> None:
     assert v_max <= 0.05 and v_step <= 0.05 and v_half >= 0.80
     if n >= 1000:
         assert f_step >= 0.80
+
+
+def test_each_night_shows_the_bound_that_would_decide_verification() -> None:
+    rng = np.random.default_rng(1204)
+    st = simulate_watch(_defn(30), [0.5 * MAX] * 30, 400, rng)
+    assert st.status == "verified" and st.verification is not None
+    last = st.points[-1]
+    assert last.verify_high == pytest.approx(st.verification["high"])
+    assert last.verify_high is not None and last.verify_high < MAX
+    # first night: one night of 400 samples decides nothing tighter than its own exact bound
+    first = st.points[0]
+    assert first.verify_high == pytest.approx(exact_upper(first.n_harmful, 400, 0.025))
+    assert st.to_dict()["runs_detail"][-1]["verify_high"] == last.verify_high
