@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.report import OUTCOME_SENTENCES, conf_pct, pct
+from harness.report import OUTCOME_SENTENCES, conf_pct, pct, truncation_lines
 
 TEMPLATE = "report.html.j2"
 
@@ -192,6 +192,8 @@ def render_html(summary: Mapping[str, Any], *, cells: Iterable[Any] | None = Non
         gate=summary.get("gate") or {}, errors=summary.get("errors") or {},
         worst=summary.get("worst_probe"), corrected=summary.get("corrected") or [],
         models=summary.get("models") or {}, outputs=list(outputs) if outputs else None,
+        notes=[line.removeprefix("- ").replace("`", "")
+               for line in truncation_lines(groups)],
     ))
 
 

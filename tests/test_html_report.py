@@ -61,6 +61,10 @@ def test_outputs_appear_only_when_asked_and_escaped() -> None:
     assert "&lt;script&gt;alert(" in html and bad not in html
     assert "no-output-text" not in html
     assert "[step withheld]" not in render_html(summary)
+    assert 'class="truncated"' not in render_html(summary)
+    cut = dict(summary["groups"][0], n_truncated=30)
+    html = render_html({**summary, "groups": [cut]})
+    assert '<li class="truncated">Cut off at max_tokens (finish_reason length): 30 of 600' in html
 
 
 def _summary_below() -> dict:
