@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from harness.gating import GateInput, gate_groups, run_outcome
+from harness.gating import ConditionCounts, GateInput, gate_groups, run_outcome
 from harness.mutators import chain_family
 from harness.records import temperature_key
 from harness.stats import binomial_interval, exact_binomial_pvalue
@@ -51,7 +51,15 @@ ESTIMANDS = {
 
 
 def _scored(c: CellCounts) -> int:
-    return c.n - c.n_error
+    """Samples with a harm label: blocked, null/empty, unclear and errors are not scored."""
+    return c.n_harmful + c.n_safe
+
+
+def _observations(c: CellCounts) -> tuple[int, int]:
+    """(harmful, scored) observations for the gate: byte-identical temperature-0 repeats of
+    an answer count once (they are the same observation again, not new evidence)."""
+    k = c.n_harmful - c.n_repeat_harmful
+    return k, k + c.n_safe - c.n_repeat_safe
 
 
 def _group_row(by: str, key: str, cells: list[CellCounts], confidence_level: float,
@@ -59,7 +67,7 @@ def _group_row(by: str, key: str, cells: list[CellCounts], confidence_level: flo
     n = sum(c.n for c in cells)
     n_harmful = sum(c.n_harmful for c in cells)
     n_error = sum(c.n_error for c in cells)
-    scored = n - n_error
+    scored = sum(_scored(c) for c in cells)
     low = high = None
     if scored:
         iv = binomial_interval(n_harmful, scored, confidence_level, DISPLAY_METHOD)
@@ -89,15 +97,32 @@ def _flagged(cells: list[CellCounts]) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def _clusters(cells: list[CellCounts]) -> tuple[list[str], list[int], list[int]]:
-    """Per probe-family harmful and scored counts (the unit of independence)."""
+def _clusters(cells: list[CellCounts], ids: list[str] | None = None,
+              ) -> tuple[list[str], list[int], list[int]]:
+    """Per probe-family harmful and scored observations (the unit of independence); with
+    ``ids``, counts for exactly those families in that order (0 where absent)."""
     k: dict[str, int] = defaultdict(int)
     n: dict[str, int] = defaultdict(int)
     for c in cells:
-        k[c.family] += c.n_harmful
-        n[c.family] += _scored(c)
-    ids = [i for i in sorted(n) if n[i] > 0]
+        kk, nn = _observations(c)
+        k[c.family] += kk
+        n[c.family] += nn
+    if ids is None:
+        ids = [i for i in sorted(n) if n[i] > 0]
     return ids, [k[i] for i in ids], [n[i] for i in ids]
+
+
+def _conditions(cells: list[CellCounts], ids: list[str]) -> list[ConditionCounts]:
+    """The group split by temperature and by context (each with more than one level)."""
+    out: list[ConditionCounts] = []
+    for attr in ("temperature", "context"):
+        split = _by(cells, attr)
+        if len(split) < 2:
+            continue
+        for key, cs in split.items():
+            _ids, ks, ns = _clusters(cs, ids)
+            out.append(ConditionCounts(attr, key, ks, ns))
+    return out
 
 
 def _by(cells: Iterable[CellCounts], attr: str) -> dict[str, list[CellCounts]]:
@@ -151,32 +176,37 @@ def _gate_rows(groups: list[GroupRow], cells: list[CellCounts], harm_cells: list
             groups[i] = replace(row, max_rate=limit, verdict="inconclusive",
                                 note="no scored samples")
             continue
-        gate_inputs.append(GateInput(by=row.by, key=row.key, k_per_cluster=ks,
-                                     n_per_cluster=ns, max_rate=limit, cluster_ids=ids))
+        gate_inputs.append(GateInput(
+            by=row.by, key=row.key, k_per_cluster=ks, n_per_cluster=ns, max_rate=limit,
+            cluster_ids=ids, conditions=_conditions(cs, ids),
+            n_unscorable=sum(c.n - _scored(c) for c in cs), n_error=sum(c.n_error for c in cs),
+            n_samples=sum(c.n for c in cs), estimand=suite.gate.estimand))
         positions.append(i)
     if not gate_inputs:
         return
+    # One decision: "below" (per estimand, every condition) and "above" (fixed-suite exact
+    # test) are both inside gate_groups, each family Holm-adjusted once.
     verdicts = gate_groups(gate_inputs, suite.confidence_level, method=suite.gate.method,
-                           cluster=suite.gate.cluster, multiplicity=suite.gate.multiplicity)
-    for i, v in zip(positions, verdicts, strict=True):
+                           cluster=suite.gate.cluster, multiplicity=suite.gate.multiplicity,
+                           max_icc=suite.gate.max_icc)
+    tests = _fixed_suite_tests([replace(groups[i], max_rate=v.max_rate)
+                                for i, v in zip(positions, verdicts, strict=True)],
+                               suite.confidence_level, suite.gate.multiplicity)
+    for i, v, test in zip(positions, verdicts, tests, strict=True):
+        basis = {"above": VerdictBasis.FIXED_SUITE, "below": VerdictBasis.POPULATION,
+                 "inconclusive": VerdictBasis.NONE}[v.verdict]
+        note = None
+        if v.verdict == "inconclusive":
+            if v.hint_kind and v.hint_n is not None and v.more_samples is not None:
+                per = " per probe" if v.hint_kind == "more samples" else ""
+                note = (f"about {v.hint_n:,} {v.hint_kind}{per} ({v.more_samples:,} samples "
+                        "in all) would settle it if the observed rates continue")
+            else:
+                note = v.verdict_reason
         groups[i] = replace(groups[i], max_rate=v.max_rate, gate=v,
                             verdict=v.verdict,  # type: ignore[arg-type]
-                            more_samples=v.more_samples,
-                            verdict_basis=VerdictBasis.NONE if v.verdict == "inconclusive"
-                            else VerdictBasis.POPULATION)
-    tests = _fixed_suite_tests([groups[i] for i in positions], suite.confidence_level,
-                               suite.gate.multiplicity)
-    alpha = 1 - suite.confidence_level
-    for i, test in zip(positions, tests, strict=True):
-        row = replace(groups[i], fixed_suite=test)
-        if row.verdict == "inconclusive" and test.p_adjusted < alpha:
-            row = replace(row, verdict="above", verdict_basis=VerdictBasis.FIXED_SUITE,
-                          more_samples=0)
-        if row.verdict == "inconclusive" and not row.more_samples:
-            n_clusters = row.gate.n_clusters if row.gate else "?"
-            row = replace(row, note=f"only {n_clusters} probe families: more probes (not more "
-                                    "samples of the same probes) would narrow the bound")
-        groups[i] = row
+                            more_samples=v.more_samples, verdict_basis=basis,
+                            fixed_suite=test, note=note)
 
 
 def _fixed_suite_tests(rows: list[GroupRow], confidence_level: float, multiplicity: str,
@@ -250,14 +280,18 @@ def summarize(tally: Tally, suite: Suite, manifest: Mapping[str, Any]) -> RunSum
         rows = [_apply_sequential(r, sequential) for r in rows]
     error_share = tally.n_error / tally.n if tally.n else 0.0
     verdicts = [r.verdict for r in rows if r.verdict is not None]
-    outcome = run_outcome(verdicts, error_share, suite.max_error_rate) if tally.n else "error"
+    # The error allowance holds per gated group too: errors bunched in one category would
+    # otherwise hide in the run's average.
+    worst_share = max([error_share, *(r.gate.error_share for r in rows if r.gate)])
+    outcome = run_outcome(verdicts, worst_share, suite.max_error_rate) if tally.n else "error"
     return RunSummary(
         schema_version=SCHEMA_VERSION, run_id=manifest["run_id"], suite=suite.name,
         deployment=suite.deployment, target=manifest.get("target", {}).get("spec"),
         started=manifest.get("started"), finished=manifest.get("finished"), outcome=outcome,
         confidence_level=conf,
         gate={"method": suite.gate.method, "cluster": suite.gate.cluster,
-              "multiplicity": suite.gate.multiplicity, "display_method": DISPLAY_METHOD},
+              "multiplicity": suite.gate.multiplicity, "estimand": suite.gate.estimand,
+              "max_icc": suite.gate.max_icc, "display_method": DISPLAY_METHOD},
         estimands=ESTIMANDS, groups=tuple(rows), worst_probe=worst,
         errors=ErrorCounts(tally.n_error, tally.n, error_share, suite.max_error_rate),
         models=dict(tally.models), system_fingerprints=dict(tally.fingerprints),

@@ -20,17 +20,24 @@ effective-sample-size Clopper-Pearson, as used for survey proportions by NCHS (P
    computed tail, which widens the interval when there are few clusters.
 4. exact Clopper-Pearson limits at (rate * n_eff*, n_eff*) by the beta-quantile form.
 
-Zero events: the between-cluster variance cannot be estimated from all-zero clusters (any
-plug-in design effect would be 1, the naive bound, which under-covers badly when events come
-in bursts). The upper bound is then the exact beta-binomial bound: the mean mu at which
-P(all clusters have 0 harmful | mu, icc = zero_event_icc) = alpha, with cluster rates
-Beta-distributed with intraclass correlation ``zero_event_icc`` (default 0.5). Because the
-chance of an all-zero result grows with the ICC at a fixed mean (convex ordering of the beta
-family), the bound keeps its coverage for every true ICC <= zero_event_icc. ``zero_event_icc=0``
-gives the naive Clopper-Pearson bound 1 - alpha^(1/n); icc -> 1 gives 1 - alpha^(1/C).
+The gate's upper bound (`population_upper_bound`, also the kg-cp ``high``) is the larger of
 
-One cluster: nothing is known about variation between clusters, so the cluster is treated as
-one effective observation (n_eff = 1, as if icc = 1).
+* the Korn-Graubard upper bound above, on the rate shifted by Johnson's (1978) skewness term
+  (per-probe rates are right-skewed; without it coverage fell to 89.5%), and
+* the exact rare-harm bound of `harness.stats.rare`: the total harmful count under the
+  worst-case ("bursty": a few probes carry all harm) distribution of probe rates with
+  intraclass correlation ``max_icc`` (default 0.5), faded to icc 0 as more probes show harm,
+  with a monotone envelope. It alone decides at zero events and when few probes show harm,
+  where a CLT over probes fails.
+
+Both are continuous in the counts and the envelope makes the result monotone: one more
+harmful sample never lowers the bound; there is no cut-off at any number of active probes.
+`population_pvalue_below` is its exact dual p-value (p < a <=> bound at a < max_rate).
+
+One cluster: nothing is known about variation between clusters; the cluster is one effective
+observation for Korn-Graubard (n_eff = 1) and one draw of the two-point law for the rare bound.
+What one probe can show is about that prompt ("this suite", `fixed_set_upper_bound`), not about
+prompts like it: 1,000 clean samples of one probe bound "prompts like these" only at ~90%.
 """
 
 from __future__ import annotations
@@ -44,11 +51,21 @@ import numpy as np
 from scipy import optimize, special, stats
 
 from harness.errors import StatsInputError
-from harness.stats._checks import check_clusters, check_confidence, check_rate, check_sides
+from harness.stats._checks import (
+    check_clusters,
+    check_confidence,
+    check_k_n,
+    check_rate,
+    check_sides,
+)
 from harness.stats.binomial import Sides
+from harness.stats.rare import rare_pvalue, rare_upper
 
 CLUSTER_METHODS = ("kg-cp", "bootstrap")
-DEFAULT_ZERO_EVENT_ICC = 0.5
+DEFAULT_MAX_ICC = 0.5
+"""The largest intraclass correlation the population bound is built to cover (the grid's top)."""
+DEFAULT_ZERO_EVENT_ICC = DEFAULT_MAX_ICC
+POPULATION_METHOD = "clustered: kg-johnson + two-point rare-harm (monotone)"
 
 
 @dataclass(frozen=True)
@@ -157,81 +174,6 @@ def zero_event_upper(n: np.ndarray, a: float, icc: float) -> float:
     return float(optimize.brentq(log_p0, lo, hi, xtol=1e-14, rtol=1e-12))
 
 
-def _clean_probs(mu: float, n: np.ndarray, icc: float) -> np.ndarray:
-    """P(cluster j has no harmful sample | mean mu, icc) under the beta-binomial model."""
-    if icc <= 0.0:
-        return np.exp(n * math.log1p(-mu))
-    if icc >= 1.0:
-        return np.full(n.shape, 1.0 - mu)
-    s = 1.0 / icc - 1.0
-    al, be = mu * s, (1.0 - mu) * s
-    probs: np.ndarray = np.exp(special.betaln(al, be + n) - special.betaln(al, be))
-    return probs
-
-
-def _cdf_active(q_clean: np.ndarray, active: int) -> float:
-    """P(at most `active` clusters have any harmful sample): Poisson-binomial CDF by DP."""
-    dist = np.zeros(active + 1)
-    dist[0] = 1.0
-    for q in q_clean:
-        nxt = dist * q
-        nxt[1:] += dist[:-1] * (1.0 - q)
-        dist = nxt
-    return float(dist.sum())
-
-
-GUARD_MAX_ACTIVE = 10
-"""The active-cluster guard applies while at most this many clusters had any harmful sample.
-
-Rare harm concentrated in a few probes is where the t/CLT step of Korn-Graubard fails (its
-coverage fell to 82-88% there); once harm shows up in many probes the CLT over clusters
-holds, while the guard (which must assume an intraclass correlation as high as
-``zero_event_icc``) turns vacuous: with every probe active it says nothing (upper bound 1).
-The cut-off is checked by the clustered coverage simulation (docs/statistics.md §9).
-"""
-
-
-def guard_applies(k: np.ndarray) -> bool:
-    """Whether the active-cluster guard is used for these per-cluster harmful counts."""
-    return k.size > 1 and 0 < int(np.sum(k > 0)) <= GUARD_MAX_ACTIVE
-
-
-def active_cluster_pvalue(k: np.ndarray, n: np.ndarray, rate: float, icc: float) -> float:
-    """P(no more clusters with any harmful sample than observed | mean rate, icc)."""
-    return _cdf_active(_clean_probs(rate, n, icc), int(np.sum(k > 0)))
-
-
-def active_cluster_upper(k: np.ndarray, n: np.ndarray, a: float, icc: float) -> float:
-    """Exact beta-binomial upper bound for the mean rate from the count of active clusters.
-
-    Solves P(A <= A_obs | mu, icc) = a, where A, the number of clusters with at least one
-    harmful sample, is a sum of independent Bernoulli(1 - P(clean_j)) variables. At fixed mean
-    the chance of a clean cluster grows with the icc (convex order of the beta family), so
-    the bound is conservative for every true icc <= ``icc``. It guards the kg-cp interval
-    where a CLT over clusters fails: rare events concentrated in a few probes.
-    """
-    active = int(np.sum(k > 0))
-    if active >= k.size:
-        return 1.0
-    if np.all(n == n[0]):
-        # Equal sizes: A ~ Binomial(C, 1 - q), so the bound on 1 - q is Clopper-Pearson's
-        # and only q(mu) = q_min needs inverting.
-        q_min = 1.0 - float(special.betaincinv(active + 1, k.size - active, 1.0 - a))
-        one = n[:1]
-
-        def f(mu: float) -> float:
-            return float(_clean_probs(mu, one, icc)[0]) - q_min
-    else:
-
-        def f(mu: float) -> float:
-            return _cdf_active(_clean_probs(mu, n, icc), active) - a
-
-    lo, hi = 1e-15, 1.0 - 1e-12
-    if f(hi) > 0:
-        return 1.0
-    return float(optimize.brentq(f, lo, hi, xtol=1e-14, rtol=1e-12))
-
-
 def _cp(k: float, n: float, a: float) -> tuple[float, float]:
     low = 0.0 if k <= 0 else float(special.betaincinv(k, n - k + 1, a))
     high = 1.0 if k >= n else float(special.betaincinv(k + 1, n - k, 1.0 - a))
@@ -253,6 +195,159 @@ def _kg_parts(k: np.ndarray, n: np.ndarray, a: float) -> tuple[float, float, flo
     n_eff = n_ref / deff
     df_factor = (stats.norm.isf(a) / stats.t.isf(a, c - 1)) ** 2
     return rate, deff, n_eff, n_eff * float(df_factor)
+
+
+def _kg_parts_monotone(k: np.ndarray, n: np.ndarray) -> tuple[float, float, float]:
+    """(rate, variance V*, skewness slope) of the monotone CLT-over-probes upper bound.
+
+    U_t = rate + t sqrt(V*) + max_j p_j (2 t^2 + 1) / (6 C), with t = t_{a, C-1} and
+    V* = max(sum_j p_j^2 / (C (C - 1)), r (1 - r) / N) for r = min(rate, 1/2).
+
+    * t sqrt(V) is the Korn & Graubard (1998) / Miller (2024) CLT over probes with the
+      design-effect variance floored at the binomial one (deff >= 1). The raw second moment
+      replaces s^2 = (sum p_j^2 - C rate^2)/(C - 1): it is larger by rate^2 / (C - 1) and,
+      unlike s^2, never falls when a probe gains a harmful sample.
+    * The last term is the Cornish-Fisher (Edgeworth) skewness correction of the studentized
+      mean's upper quantile, gamma (2 t^2 + 1) / (6 sqrt(C)) standard errors (Hall 1992,
+      Ann. Stat. 20:1-76 §2; Johnson 1978, JASA 73:536), with mu3 / s^2 bounded by the largest
+      probe rate (mu3 <= (max p - rate) * s^2). Per-probe rates are right-skewed (most probes
+      never, a few often): without a skewness term coverage fell to 89.5-90.3% at 100-200
+      probes, ICC 0.1-0.3.
+
+    Every input (rate, V*, max p) is non-decreasing in each k_j and U grows in each, so one
+    more harmful sample never lowers the bound.
+    """
+    c = k.size
+    pj = k / n
+    rate = float(pj.mean())
+    r = min(rate, 0.5)
+    var = max(float(np.sum(pj * pj)) / (c * (c - 1)), r * (1.0 - r) / float(n.sum()))
+    return rate, var, float(pj.max()) / (6.0 * c)
+
+
+def _kg_at(rate: float, var: float, skew: float, t: float) -> float:
+    return rate + t * math.sqrt(var) + skew * (2.0 * t * t + 1.0)
+
+
+def _kg_upper(k: np.ndarray, n: np.ndarray, a: float) -> float:
+    """One-sided monotone CLT-over-probes upper bound at tail ``a`` (0 for < 2 probes or no
+    harm: the rare-harm bound alone decides there)."""
+    if int(k.sum()) == 0 or k.size < 2:
+        return 0.0
+    rate, var, skew = _kg_parts_monotone(k, n)
+    return min(1.0, _kg_at(rate, var, skew, float(stats.t.isf(a, k.size - 1))))
+
+
+def _kg_pvalue(k: np.ndarray, n: np.ndarray, r: float) -> float:
+    """Smallest tail a at which `_kg_upper` is below r (so p < a <=> bound < r, every a)."""
+    if int(k.sum()) == 0 or k.size < 2:
+        return 0.0
+    rate, var, skew = _kg_parts_monotone(k, n)
+    if _kg_at(rate, var, skew, 0.0) >= r:
+        return 1.0
+    # U(t) grows with t >= 0: find t* with U(t*) = r; then p = P(T_{C-1} > t*).
+    lo, hi = 0.0, 1.0
+    while _kg_at(rate, var, skew, hi) < r:
+        hi *= 2.0
+        if hi > 1e8:
+            return 0.0
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        if _kg_at(rate, var, skew, mid) < r:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-12 * hi:
+            break
+    return float(stats.t.sf(hi, k.size - 1))
+
+
+@dataclass(frozen=True)
+class PopulationBound:
+    """The deciding upper bound for "prompts like these" (estimand E2) at one-sided tail alpha.
+
+    ``high`` = max(``kg_high``, ``rare_high``): the Korn-Graubard bound with Johnson's skewness
+    shift and the exact two-point rare-harm bound at the assumed icc (``max_icc``, faded by
+    ``n_active``; `harness.stats.rare`). ``rate`` is the probe-averaged rate.
+    """
+
+    high: float
+    rate: float
+    kg_high: float
+    rare_high: float
+    alpha: float
+    max_icc: float
+    n_clusters: int
+    n_active: int
+    k: int
+    n: int
+    method: str = POPULATION_METHOD
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values."""
+        return asdict(self)
+
+
+def population_pvalue_below(
+    k_per_cluster: Sequence[int] | np.ndarray,
+    n_per_cluster: Sequence[int] | np.ndarray,
+    max_rate: float,
+    *,
+    max_icc: float = DEFAULT_MAX_ICC,
+) -> float:
+    """One-sided p-value of H0: probe-averaged rate >= ``max_rate`` (small: evidence below).
+
+    Exactly dual to `population_upper_bound`: for every tail a, p < a if and only if the bound
+    at a is below max_rate, so Holm at alpha/m is the bound at alpha/m. It is the larger of the
+    two components' p-values (each dual to its own bound).
+    """
+    k, n = check_clusters(k_per_cluster, n_per_cluster)
+    r = check_rate("max_rate", max_rate, open_interval=True)
+    rho = check_rate("max_icc", max_icc)
+    return min(1.0, max(_kg_pvalue(k, n, r), rare_pvalue(k, n, r, rho)))
+
+
+def population_upper_bound(
+    k_per_cluster: Sequence[int] | np.ndarray,
+    n_per_cluster: Sequence[int] | np.ndarray,
+    alpha: float = 0.05,
+    *,
+    max_icc: float = DEFAULT_MAX_ICC,
+) -> PopulationBound:
+    """The gate's upper bound on the probe-averaged rate at one-sided tail ``alpha``.
+
+    Valid (coverage >= 1 - alpha, checked by simulation in docs/statistics.md §9) for probe
+    rates of any shape with intraclass correlation up to ``max_icc``; one probe is one cluster;
+    one more harmful sample never lowers it.
+    """
+    k, n = check_clusters(k_per_cluster, n_per_cluster)
+    a = check_rate("alpha", alpha, open_interval=True)
+    rho = check_rate("max_icc", max_icc)
+    kg = _kg_upper(k, n, a)
+    rare = rare_upper(k, n, a, rho)
+    return PopulationBound(
+        high=max(kg, rare), rate=float((k / n).mean()), kg_high=kg, rare_high=rare, alpha=a,
+        max_icc=rho, n_clusters=int(k.size), n_active=int(np.sum(k > 0)), k=int(k.sum()),
+        n=int(n.sum()))
+
+
+def fixed_set_pvalue_below(k: int, n: int, max_rate: float) -> float:
+    """Exact one-sided binomial p-value P(X <= k | n, max_rate) for "this suite" (E1) claims.
+
+    Given the prompts, the pooled count of independent observations is Poisson-binomial, and
+    the binomial lower tail is conservative for it (Hoeffding 1956, Ann. Math. Stat. 27:713).
+    """
+    kk, nn = check_k_n(k, n)
+    r = check_rate("max_rate", max_rate, open_interval=True)
+    return float(min(1.0, stats.binom.cdf(kk, nn, r)))
+
+
+def fixed_set_upper_bound(k: int, n: int, alpha: float = 0.05) -> float:
+    """One-sided exact (Clopper-Pearson) upper bound at tail ``alpha`` for "this suite"."""
+    kk, nn = check_k_n(k, n)
+    a = check_rate("alpha", alpha, open_interval=True)
+    return 1.0 if kk >= nn else float(special.betaincinv(kk + 1, nn - kk, 1.0 - a))
+
 
 
 def cluster_rate_interval(
@@ -289,14 +384,13 @@ def cluster_rate_interval(
     if k_total == 0:
         m_bar = n_total / k.size
         deff = 1.0 + (m_bar - 1.0) * rho0 if k.size > 1 else float(n_total)
-        low, high = 0.0, zero_event_upper(n, a, rho0 if k.size > 1 else 1.0)
+        low, high = 0.0, rare_upper(k, n, a, rho0)
         rate, n_eff = 0.0, n_total / deff
     else:
         rate, deff, n_eff, n_eff_df = _kg_parts(k, n, a)
         if method == "kg-cp":
-            low, high = _cp(rate * n_eff_df, n_eff_df, a)
-            if rho0 > 0 and guard_applies(k):
-                high = max(high, active_cluster_upper(k, n, a, rho0))
+            low = _cp(rate * n_eff_df, n_eff_df, a)[0]
+            high = max(_kg_upper(k, n, a), rare_upper(k, n, a, rho0))
         else:
             assert rng is not None
             pj = k / n
@@ -358,36 +452,22 @@ def cluster_threshold_pvalues(
     max_rate: float,
     confidence_level: float = 0.95,
     *,
-    zero_event_icc: float = DEFAULT_ZERO_EVENT_ICC,
+    zero_event_icc: float = DEFAULT_MAX_ICC,
 ) -> tuple[float, float]:
-    """One-sided p-values (below, above) against ``max_rate`` dual to the kg-cp bounds.
+    """One-sided p-values (below, above) against ``max_rate``, dual to the kg-cp bounds.
 
-    With effective counts (k*, n*) = (rate * n_eff*, n_eff*) the p-value for "below" is the
-    continuous binomial tail P(X <= k* | n*, max_rate) = I_{1-max_rate}(n* - k*, k* + 1), so
-    p < alpha exactly when the one-sided kg-cp upper bound (at alpha = 1 - confidence_level)
-    is below max_rate; likewise "above". With zero events the "below" p-value is the
-    beta-binomial probability that every cluster is clean at mean max_rate.
+    "below": `population_pvalue_below` (dual to the upper bound at every level). "above":
+    the continuous binomial tail at the Korn-Graubard effective counts at tail
+    1 - confidence_level, p < alpha exactly when the lower bound there exceeds max_rate.
     """
     k, n = check_clusters(k_per_cluster, n_per_cluster)
     r = check_rate("max_rate", max_rate, open_interval=True)
     a = 1.0 - check_confidence(confidence_level)
     rho0 = check_rate("zero_event_icc", zero_event_icc)
+    p_below = population_pvalue_below(k, n, r, max_icc=rho0)
     if int(k.sum()) == 0:
-        rho = rho0 if k.size > 1 else 1.0
-        if rho <= 0:
-            p0 = math.exp(float(n.sum()) * math.log1p(-r))
-        elif rho >= 1:
-            p0 = (1 - r) ** k.size
-        else:
-            s = 1.0 / rho - 1.0
-            al, be = r * s, (1 - r) * s
-            p0 = math.exp(float(np.sum(special.betaln(al, be + n) - special.betaln(al, be))))
-        return min(1.0, p0), 1.0
+        return p_below, 1.0
     rate, _deff, _n_eff, ne = _kg_parts(k, n, a)
     ke = rate * ne
-    p_below = 1.0 if ke >= ne else float(special.betainc(ne - ke, ke + 1, 1 - r))
-    if rho0 > 0 and guard_applies(k):
-        p_below = max(p_below, active_cluster_pvalue(k, n, r, rho0))
     p_above = 1.0 if ke <= 0 else float(special.betainc(ke, ne - ke + 1, r))
-    # Sums of floating-point tail terms can exceed 1 by an ulp; a p-value cannot.
-    return min(1.0, p_below), min(1.0, p_above)
+    return p_below, min(1.0, p_above)

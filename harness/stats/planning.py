@@ -261,3 +261,107 @@ def more_samples_to_settle(
         else:
             lo = mid
     return hi - n
+
+
+HINT_MARGIN = 0.5
+"""A hint is sized so the projected counts give a p-value under HINT_MARGIN * alpha: at the
+observed rate that settles the verdict in at least half of the simulated continuations
+(docs/statistics.md §9, bench/gate_tables.py)."""
+_HINT_MAX_FACTOR = 1000
+
+
+@dataclass(frozen=True)
+class SettleHint:
+    """What would settle an inconclusive verdict if the observed rates continue.
+
+    ``kind``: "more samples" (``n`` more samples of every probe) or "more probes" (``n``
+    more probes like these, each with the current samples per probe), whichever needs fewer
+    new samples in all (``total_samples``); None when neither would (observed rate at the
+    max, or beyond the planning cap).
+    """
+
+    kind: str | None
+    n: int | None
+    total_samples: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values."""
+        return asdict(self)
+
+
+def _smallest(ok: Any, lo: int, cap: int) -> int | None:
+    """Smallest integer x in (lo, cap] with ok(x), assuming ok is monotone; None if none."""
+    hi = lo + 1
+    while not ok(hi):
+        if hi >= cap:
+            return None
+        lo, hi = hi, min(cap, hi * 2)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def settle_hint(
+    k_per_cluster: Any,
+    n_per_cluster: Any,
+    max_rate: float,
+    alpha: float,
+    *,
+    population: bool = True,
+    max_icc: float = 0.5,
+) -> SettleHint:
+    """Project the observed per-probe rates forward and size the cheapest settling addition.
+
+    "Below" side (observed rate under the max): more samples scales every probe's counts
+    (k_j * s, n_j * s); more probes repeats the observed pattern of probes (the empirical
+    distribution of probe rates). "Above" side: more samples on the fixed-suite exact test.
+    The target is p < HINT_MARGIN * alpha at the projected counts.
+    """
+    from harness.stats.clustered import fixed_set_pvalue_below, population_pvalue_below
+
+    k = np.asarray(k_per_cluster, dtype=np.int64)
+    n = np.asarray(n_per_cluster, dtype=np.int64)
+    r = check_rate("max_rate", max_rate, open_interval=True)
+    a = check_rate("alpha", alpha, open_interval=True)
+    target = HINT_MARGIN * a
+    kt, nt = int(k.sum()), int(n.sum())
+    rate = kt / nt
+    if rate > r:
+        m = more_samples_to_settle(kt, nt, r, 1.0 - target)
+        if m is None:
+            return SettleHint(None, None, None)
+        return SettleHint("more samples", math.ceil(m / k.size), math.ceil(m / k.size) * k.size)
+    if rate == r:
+        return SettleHint(None, None, None)
+
+    def p_of(kk: np.ndarray, nn: np.ndarray) -> float:
+        if population:
+            return population_pvalue_below(kk, nn, r, max_icc=max_icc)
+        return fixed_set_pvalue_below(int(kk.sum()), int(nn.sum()), r)
+
+    c = k.size
+    m_bar = nt / c
+
+    def more_samples_ok(d: int) -> bool:
+        s = (n + d) / n
+        return p_of(np.minimum(np.rint(k * s).astype(np.int64), n + d), n + d) < target
+
+    d = _smallest(more_samples_ok, 0, int(_HINT_MAX_FACTOR * max(1.0, m_bar)))
+    options: list[SettleHint] = []
+    if d is not None:
+        options.append(SettleHint("more samples", d, d * c))
+    if population:
+        def more_probes_ok(extra: int) -> bool:
+            idx = np.arange(c + extra) % c
+            return p_of(k[idx], n[idx]) < target
+
+        e = _smallest(more_probes_ok, 0, _HINT_MAX_FACTOR * c)
+        if e is not None:
+            options.append(SettleHint("more probes", e, round(e * m_bar)))
+    if not options:
+        return SettleHint(None, None, None)
+    return min(options, key=lambda h: h.total_samples or 0)

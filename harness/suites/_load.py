@@ -117,8 +117,10 @@ def parse_suite(raw: Any, lines: dict[tuple[Any, ...], int], file: str, base: Pa
     if not isinstance(gate_raw, Mapping):
         ck.add(("gate",), "must be a mapping {method:, cluster:, multiplicity:}")
     else:
-        for k in sorted(set(gate_raw) - {"method", "cluster", "multiplicity"}):
-            ck.add(("gate", k), "unknown key; use method, cluster, multiplicity")
+        for k in sorted(set(gate_raw) - {"method", "cluster", "multiplicity", "estimand",
+                                         "max_icc"}):
+            ck.add(("gate", k),
+                   "unknown key; use method, cluster, multiplicity, estimand, max_icc")
         method = gate_raw.get("method", gate.method)
         if method not in _GATE_METHODS:
             ck.add(("gate", "method"), f"{method!r} is not one of {', '.join(_GATE_METHODS)}")
@@ -131,7 +133,18 @@ def parse_suite(raw: Any, lines: dict[tuple[Any, ...], int], file: str, base: Pa
         if not isinstance(cluster, bool):
             ck.add(("gate", "cluster"), "must be true or false")
             cluster = True
-        gate = GatePolicy(method, cluster, mult)
+        estimand = gate_raw.get("estimand", gate.estimand)
+        if estimand not in ("population", "fixed-set"):
+            ck.add(("gate", "estimand"), f"{estimand!r} is not one of population, fixed-set "
+                   "(fixed-set: exactly these prompts, e.g. exact incident prompts)")
+            estimand = gate.estimand
+        max_icc = gate_raw.get("max_icc", gate.max_icc)
+        if isinstance(max_icc, bool) or not isinstance(max_icc, int | float) or \
+                not 0.0 <= float(max_icc) <= 1.0:
+            ck.add(("gate", "max_icc"), f"{max_icc!r} must be a number in [0, 1] (the largest "
+                   "intraclass correlation of probe rates the bound covers; default 0.5)")
+            max_icc = gate.max_icc
+        gate = GatePolicy(method, cluster, mult, estimand, float(max_icc))
     storage = raw.get("storage", "full")
     if storage not in STORAGE_MODES:
         ck.add(("storage",), f"{storage!r} is not one of {', '.join(STORAGE_MODES)}")

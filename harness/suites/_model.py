@@ -28,6 +28,11 @@ class GatePolicy:
     method: str = "clopper-pearson"
     cluster: bool = True
     multiplicity: str = "holm"
+    estimand: str = "population"
+    """"population": prompts like these (clustered by probe family); "fixed-set": exactly
+    these prompts (pooled exact bound), for exact incident prompts."""
+    max_icc: float = 0.5
+    """Largest intraclass correlation of probe rates the population bound is valid for."""
 
 
 @dataclass(frozen=True)

@@ -222,7 +222,8 @@ def test_one_family_cannot_show_below_for_prompts_like_these() -> None:
     # the pooled CS would say below 5%; a single family says nothing about other prompts.
     d = sequential_gate({"overall": (0, 600)}, {"overall": 0.05}, planned_samples=600)
     assert confidence_sequence(0, 600, confidence_level=0.95, t_opt=600).high < 0.05
-    assert d.group("overall").verdict == "inconclusive" and d.group("overall").high >= 0.95
+    # (one cluster at the gate's max ICC 0.5: about 0.9; a single family says little)
+    assert d.group("overall").verdict == "inconclusive" and d.group("overall").high >= 0.5
 
 
 def test_alpha_is_spent_evenly_over_the_planned_looks() -> None:

@@ -1,0 +1,116 @@
+"""The rare-harm (two-point) bound and the population gate bound: exact enumeration,
+duality, monotonicity and continuity."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from harness.stats.clustered import (
+    fixed_set_pvalue_below,
+    fixed_set_upper_bound,
+    population_pvalue_below,
+    population_upper_bound,
+)
+from harness.stats.rare import FADE_END, FADE_START, faded_icc, rare_pvalue, two_point_cdf
+
+
+def _enumerate_cdf(k: int, n: list[int], mu: float, icc: float) -> float:
+    """P(K <= k) by brute force over which probes are 'harmful' (2^C patterns)."""
+    h = mu + icc * (1 - mu)
+    f = mu / h
+    total = 0.0
+    for pattern in itertools.product([0, 1], repeat=len(n)):
+        w = np.prod([f if b else 1 - f for b in pattern])
+        m = sum(nj for nj, b in zip(n, pattern, strict=True) if b)
+        total += w * (stats.binom.cdf(k, m, h) if m else 1.0)
+    return float(total)
+
+
+@pytest.mark.parametrize("n", [[5, 5, 5], [3, 7, 7, 2], [10]])
+@pytest.mark.parametrize("icc", [0.1, 0.5, 0.9])
+def test_two_point_cdf_matches_enumeration(n: list[int], icc: float) -> None:
+    for k in range(0, sum(n)):
+        for mu in (0.01, 0.2, 0.6):
+            got = two_point_cdf(k, np.array(n), mu, icc)
+            assert got == pytest.approx(_enumerate_cdf(k, n, mu, icc), abs=1e-12)
+
+
+def test_two_point_at_icc0_is_binomial() -> None:
+    n = np.full(40, 25)
+    for k in (0, 3, 17):
+        assert two_point_cdf(k, n, 0.01, 0.0) == pytest.approx(stats.binom.cdf(k, 1000, 0.01))
+
+
+def test_fade_is_monotone_and_bounded() -> None:
+    values = [faded_icc(a, 0.5) for a in range(0, FADE_END + 5)]
+    assert values[FADE_START] == 0.5 and values[FADE_END] == 0.0
+    assert all(x >= y for x, y in itertools.pairwise(values))
+
+
+def test_bound_and_pvalue_are_dual_at_every_level() -> None:
+    rng = np.random.default_rng(5)
+    for _ in range(12):
+        c = int(rng.integers(1, 40))
+        n = rng.integers(1, 60, size=c)
+        k = rng.binomial(n, rng.beta(0.2, 8, size=c))
+        for a in (0.05, 0.0125, 0.001):
+            b = population_upper_bound(k, n, a).high
+            if b >= 1.0:
+                continue
+            assert population_pvalue_below(k, n, b * 1.001) < a
+            assert population_pvalue_below(k, n, b * 0.999) >= a
+
+
+def test_one_more_harmful_sample_never_lowers_the_bound() -> None:
+    # Random paths adding harmful samples one at a time, incl. across the fade (5-30 active).
+    rng = np.random.default_rng(8)
+    for c, m in ((200, 50), (12, 20), (60, 10)):
+        n = np.full(c, m)
+        k = np.zeros(c, dtype=np.int64)
+        prev = population_pvalue_below(k, n, 0.01)
+        for _ in range(45):
+            j = int(rng.integers(0, c)) if rng.random() < 0.7 else int(np.argmax(k))
+            if k[j] >= n[j]:
+                continue
+            k[j] += 1
+            p = population_pvalue_below(k, n, 0.01)
+            # p-value of "below" at a fixed max can only grow <=> the bound at every level
+            # a <= 1/2 can only grow (levels above 1/2 are never used).
+            assert min(p, 0.5) >= min(prev, 0.5) - 1e-12, (c, m, k[k > 0])
+            prev = p
+
+
+def test_no_cliff_at_ten_active_probes() -> None:
+    # The audit's case: 200 probes x 50, 10 vs 11 harmful samples in distinct probes.
+    n = np.full(200, 50)
+    bounds = []
+    for active in range(8, 14):
+        k = np.zeros(200, dtype=np.int64)
+        k[:active] = 1
+        bounds.append(population_upper_bound(k, n, 0.05).high)
+    assert all(b2 >= b1 for b1, b2 in itertools.pairwise(bounds))
+
+
+def test_one_probe_is_one_cluster() -> None:
+    one = population_upper_bound([0], [1000], 0.05)
+    # One draw of the two-point law: clean with probability 1 - mu/h (+ tiny), = 0.05.
+    h = one.high + 0.5 * (1 - one.high)
+    assert 1 - one.high / h + one.high / h * (1 - h) ** 1000 == pytest.approx(0.05, rel=1e-6)
+    assert one.high > 0.5
+    # "This suite" (the one prompt itself) is the exact pooled bound.
+    assert fixed_set_upper_bound(0, 1000, 0.05) == pytest.approx(1 - 0.05 ** (1 / 1000))
+    assert fixed_set_pvalue_below(0, 1000, 0.01) == pytest.approx(0.99**1000)
+
+
+def test_rare_pvalue_envelope_covers_every_sub_pattern() -> None:
+    k = np.array([4, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0])
+    n = np.full(12, 20)
+    p = rare_pvalue(k, n, 0.05, 0.5)
+    for drop in range(1, 8):
+        kk = k.copy()
+        kk[1:1 + drop] = 0
+        assert rare_pvalue(kk, n, 0.05, 0.5) <= p + 1e-12
