@@ -21,8 +21,8 @@ The assumed icc falls in steps (`FADE_STEPS`) from ``max_icc`` at ``FADE_START``
 to 0 at ``FADE_END``; within each step the p-value is the supremum over icc' <= the step's
 icc (the icc is a nuisance parameter). Because a lower assumed icc gives a smaller
 bound, a new active probe could lower the bound; the monotone envelope removes that: the
-p-value is the largest over every sub-pattern reached by removing whole active probes (smallest first), so one more harmful
-sample never lowers the bound (Buehler 1957's principle: order the outcomes, then the bound
+p-value is the largest over every sub-pattern reached by removing whole active probes
+(smallest first), so one more harmful sample never lowers the bound (Buehler 1957's principle: order the outcomes, then the bound
 is monotone in that order).
 """
 
