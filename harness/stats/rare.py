@@ -16,14 +16,14 @@ convolving the per-probe laws truncated at k_obs (groups of equal n_j by repeate
 At icc = 0 the model is binomial and the bound is the pooled Clopper-Pearson one.
 
 Fade. The two-point assumption at the maximum icc is the price of validity when few probes
-show harm; once many probes show harm the Korn-Graubard interval (CLT over probes) takes over.
-The assumed icc falls in steps (`FADE_STEPS`) from ``max_icc`` at ``FADE_START`` active probes
-to 0 at ``FADE_END``; within each step the p-value is the supremum over icc' <= the step's
-icc (the icc is a nuisance parameter). Because a lower assumed icc gives a smaller
-bound, a new active probe could lower the bound; the monotone envelope removes that: the
-p-value is the largest over every sub-pattern reached by removing whole active probes
-(smallest first), so one more harmful sample never lowers the bound (Buehler 1957's principle: order the outcomes, then the bound
-is monotone in that order).
+show harm; once many probes show harm the CLT over probes (`harness.stats.clustered`) takes
+over. The assumed icc falls in steps (`FADE_STEPS`) from ``max_icc`` at ``FADE_START``
+active probes to 0 at ``FADE_END``; within each step the p-value is the supremum over
+icc' <= the step's icc (the icc is a nuisance parameter). Because a lower assumed icc gives
+a smaller bound, a new active probe could lower the bound; the monotone envelope removes
+that: the p-value is the largest over every sub-pattern reached by removing whole active
+probes (smallest first), so one more harmful sample never lowers the bound (Buehler 1957's
+principle: order the outcomes, then the bound is monotone in that order).
 """
 
 from __future__ import annotations
