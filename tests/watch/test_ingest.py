@@ -20,7 +20,7 @@ from harness.watch.runner import ingest_signals
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "docs" / "examples"
 LIBRARY = ROOT / "probes" / "library"
-START = date(2026, 1, 1)
+START = date(2025, 1, 1)
 
 
 def _definition(**kw: object) -> WatchDefinition:
@@ -126,7 +126,7 @@ def test_ingest_is_idempotent_refuses_rewrites_and_feeds_status(tmp_path: Path) 
     row = json.loads(lines[3])
     row["reports"] += 1
     changed.write_text(json.dumps(row) + "\n")
-    with pytest.raises(ValidationError, match=r"changed\.jsonl:1: date: 2026-01-04 was "
+    with pytest.raises(ValidationError, match=r"changed\.jsonl:1: date: 2025-01-04 was "
                                               "already ingested"):
         ingest_signals("p", changed, results=res)
     st = watch_status("p", as_of=START + timedelta(days=29), results=res)
@@ -154,8 +154,8 @@ def test_cli_ingest_reports_bad_rows_and_alarms(tmp_path: Path,
     assert main(["watch", "ingest", "p", str(EXAMPLES / "production-signals.jsonl"),
                  "--results", str(res)]) == 0
     out = capsys.readouterr().out
-    assert "ingested 30 day(s) (2026-01-01 .. 2026-01-30)" in out
+    assert "ingested 30 day(s) (2025-01-01 .. 2025-01-30)" in out
     assert "ALARM production [user-reports]" in out
-    assert main(["watch", "status", "p", "--as-of", "2026-01-30", "--results", str(res)]) == 1
+    assert main(["watch", "status", "p", "--as-of", "2025-01-30", "--results", str(res)]) == 1
     out = capsys.readouterr().out
     assert "production: 30 days ingested, baseline 14 of 14 days, 16 days tested" in out

@@ -13,7 +13,7 @@ from harness.watch.ingest import parse_signals
 from harness.watch.model import Alarm, LedgerEntry, WatchDefinition
 from harness.watch.production import with_signals
 
-START = date(2026, 1, 1)
+START = date(2025, 1, 1)
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "production-signals.jsonl"
 DEF = WatchDefinition(name="p", suite="s.yaml", target="sim", max_rate=0.05, days=10,
                       min_runs=1, start=START)
