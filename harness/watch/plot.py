@@ -216,7 +216,9 @@ def timeline_figure(status: WatchStatus) -> Any:
     if status.production:
         dates += [date.fromisoformat(p["date"]) for p in status.production.get("days", [])]
     lo = status.start or (min(dates) if dates else status.as_of)
-    hi = max([status.end or lo, status.as_of, *dates])
+    # The period (and any data); "today" only while inside it: a status read months after
+    # the end must not squeeze the period into a corner.
+    hi = max([status.end or lo, *dates, min(status.as_of, status.end or status.as_of)])
     axes[0].set_xlim(_x(lo - timedelta(days=1)), _x(hi + timedelta(days=2)))
     _rates_panel(axes[0], status)
     _nights_panel(axes[1], status)

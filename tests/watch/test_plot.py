@@ -81,3 +81,12 @@ def test_missing_nights_and_the_production_panel_are_drawn() -> None:
     assert len(fig.axes) >= 4 and fig.axes[3].get_ylabel() == "reports / 1k"
     assert "max rate 5.00%" in [line.get_label() for line in fig.axes[0].lines]
     assert fig.texts[0].get_text().startswith("watch p: ")
+
+
+def test_a_status_read_long_after_the_end_keeps_the_period_in_view() -> None:
+    st = evaluate_watch(DEF, [_entry(1, 0), _entry(2, 1)], START + timedelta(days=300))
+    fig = timeline_figure(st)
+    import matplotlib.dates as mdates
+
+    _lo, hi = fig.axes[0].get_xlim()
+    assert mdates.num2date(hi).date() <= START + timedelta(days=DEF.days + 2)
