@@ -123,6 +123,19 @@ def scrub_registered(text: str) -> str:
     return text
 
 
+# C0 controls except tab, newline and carriage return (the progress bar's), DEL and C1 controls:
+# an ESC from an endpoint's model name or a suite's context name would drive the terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def escape_controls(text: str) -> str:
+    """Control characters (ESC, BEL, C1...) shown as `\\x1b`-style escapes, so text from
+    endpoints and files prints as text and never as terminal commands."""
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
+
+
 def url_secrets(url: str | None) -> list[str]:
     """The credentials inside a URL: its password (and user name) and the values of query
     parameters named like keys (`key`, `api_key`, `access_token`, `sig`, ...)."""
@@ -398,6 +411,7 @@ __all__ = [
     "SECRET",
     "STORAGE_MODES",
     "capture_draw",
+    "escape_controls",
     "iban_valid",
     "keeps_text",
     "luhn_valid",

@@ -25,7 +25,7 @@ from harness.engine import Progress, execute
 from harness.errors import StoreError, UsageError
 from harness.gating import EXIT_CODES
 from harness.plan import MAX_BATCH_N, Cell, plan_cells, plan_work
-from harness.privacy import SECRET, record_transform, scrub_url
+from harness.privacy import SECRET, escape_controls, record_transform, scrub_url
 from harness.report import render_markdown
 from harness.settings import Overrides, apply_overrides, env_overrides
 from harness.store import (
@@ -288,7 +288,7 @@ def finish_run(suite: Suite, run_dir: Path, manifest: dict[str, Any], tally: Tal
     manifest["outcome"] = run_summary.outcome
     write_json(run_dir / MANIFEST, manifest)
     write_json(run_dir / SUMMARY, summary)
-    write_private_text(run_dir / REPORT, render_markdown(summary))
+    write_private_text(run_dir / REPORT, escape_controls(render_markdown(summary)))
     from harness.html_report import write_html_report
 
     write_html_report(run_dir, summary, tally.cells.values())

@@ -46,9 +46,30 @@ def new_run_id(suite_name: str, now: datetime | None = None) -> str:
 
 
 def make_private_dir(path: Path) -> Path:
-    """Create a directory (and parents) readable by its owner only."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path, 0o700)
+    """Create a directory (and missing parents) readable by its owner only (0700).
+
+    Folders that already exist keep their mode: `--out .` or a shared 1777 folder must not be
+    locked or lose its sticky bit. A path that exists but is not a folder is a UsageError.
+    """
+    from harness.errors import UsageError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{path} exists and is not a folder; choose a folder (e.g. --out "
+                         "results)")
+    missing: list[Path] = []
+    cur = path
+    while not cur.exists() and cur != cur.parent:
+        missing.append(cur)
+        cur = cur.parent
+    if cur.exists() and not cur.is_dir():
+        raise UsageError(f"{cur} is a file, so {path} cannot be created; choose another folder")
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # made meanwhile by another process: its mode is its own
+        os.chmod(d, 0o700)  # mkdir's mode is filtered by the umask
     return path
 
 

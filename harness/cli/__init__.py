@@ -130,16 +130,16 @@ def _interrupted_message(exc: BaseException | None) -> str:
 
 class _ScrubbedStream:
     """stdout/stderr with the registered secret values (API keys, URL credentials) removed
-    from every write: a key an endpoint echoes in a model name or an error never reaches
-    the terminal or a CI log."""
+    from every write, and control characters escaped: a key or an escape sequence an
+    endpoint echoes in a model name never reaches the terminal or a CI log."""
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
 
     def write(self, text: str) -> int:
-        from harness.privacy import scrub_registered
+        from harness.privacy import escape_controls, scrub_registered
 
-        return self._stream.write(scrub_registered(text))
+        return self._stream.write(escape_controls(scrub_registered(text)))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)

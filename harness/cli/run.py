@@ -109,13 +109,56 @@ def print_result(result: Any, args: argparse.Namespace) -> None:
         print(render_console(result.summary))
         print(f"results: {result.run_dir}")
     if getattr(args, "junit", None):
-        Path(args.junit).write_text(
-            run_junit(result.summary, getattr(args, "inconclusive", "fail")),
-            encoding="utf-8")
+        from harness.store import write_private_text
+
+        write_private_text(Path(args.junit),
+                           run_junit(result.summary, getattr(args, "inconclusive", "fail")))
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         with open(step_summary, "a", encoding="utf-8") as fh:
             fh.write((result.run_dir / REPORT).read_text(encoding="utf-8") + "\n")
+
+
+def check_output_paths(args: argparse.Namespace) -> None:
+    """Fail before sampling when an output cannot be written: --out (a folder, created if
+    missing), --junit FILE and $GITHUB_STEP_SUMMARY (files). A path of the wrong kind or in
+    a missing folder is a usage error (2); a folder we may not write is infrastructure (4).
+    Found after the run, the failure would replace the run's real exit code."""
+    from harness.errors import InfrastructureError
+
+    def nearest_existing(path: Path) -> Path:
+        cur = path
+        while not cur.exists() and cur != cur.parent:
+            cur = cur.parent
+        return cur
+
+    def check_writable_dir(folder: Path, what: str) -> None:
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise InfrastructureError(f"{what}: cannot write in {folder} (permission denied or "
+                                      "read-only); choose another path")
+
+    if not getattr(args, "resume", None):
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"--out {out} is a file; give a folder (e.g. --out results)")
+        base = nearest_existing(out)
+        if not base.is_dir():
+            raise UsageError(f"--out {out}: {base} is a file, not a folder")
+        check_writable_dir(base, f"--out {out}")
+    files = [("--junit", getattr(args, "junit", None)),
+             ("GITHUB_STEP_SUMMARY", os.environ.get("GITHUB_STEP_SUMMARY"))]
+    for what, value in files:
+        if not value:
+            continue
+        path = Path(value)
+        if path.is_dir():
+            raise UsageError(f"{what} {path} is a folder; give a file path")
+        if not path.parent.is_dir():
+            raise UsageError(f"{what} {path}: the folder {path.parent} does not exist")
+        if path.exists() and not os.access(path, os.W_OK):
+            raise InfrastructureError(f"{what} {path}: not writable; fix its permissions")
+        if not path.exists():
+            check_writable_dir(path.parent, f"{what} {path}")
 
 
 def _check_resume_flags(args: argparse.Namespace) -> None:
@@ -171,6 +214,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.max_samples is not None and not args.sequential and not args.resume:
         raise UsageError("--max-samples only applies with --sequential")
     options = run_options_from_args(args)
+    check_output_paths(args)
     if args.resume:
         if args.suite:
             raise UsageError("give either SUITE or --resume RUN_DIR, not both")

@@ -363,6 +363,8 @@ class OpenAITarget:
         timeout = httpx2.Timeout(self.request_timeout_s(request.max_tokens), connect=10.0)
         attempt_s = [0.0]
 
+        deadline_s = self.request_timeout_s(request.max_tokens)
+
         async def call() -> httpx2.Response:
             # The official client's own request path (`client.post`: its auth, headers,
             # timeouts and error mapping to openai exceptions) with a plain JSON body. The
@@ -372,10 +374,17 @@ class OpenAITarget:
             # (docs/performance.md). The body is the same JSON either way.
             started = time.perf_counter()
             try:
-                response = await client.post("/chat/completions", body=kwargs,
-                                             cast_to=httpx2.Response,
-                                             options={"timeout": timeout})
-                _ = response.content
+                # A total deadline on top of the client's per-read timeout: an endpoint
+                # that sends its headers and then a byte every few seconds (slow-loris)
+                # never trips a read timeout. Past the deadline it is a timeout (retried).
+                async with asyncio.timeout(deadline_s):
+                    response = await client.post("/chat/completions", body=kwargs,
+                                                 cast_to=httpx2.Response,
+                                                 options={"timeout": timeout})
+                    _ = response.content
+            except TimeoutError:
+                raise openai.APITimeoutError(request=httpx2.Request(
+                    "POST", f"{self.base_url}/chat/completions")) from None
             except openai.APIStatusError as exc:
                 self._answered = True
                 if request.n > 1 and _rejects_n(exc):

@@ -279,3 +279,62 @@ def test_resume_keeps_sequential(tmp_path: Path) -> None:
     assert "--sequential mode" in resumed.stderr
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["settings"]["sequential"] is True and "sequential" in manifest
+
+
+# --------------------------------------------------------------------------- paths and modes
+
+
+def test_output_paths_are_checked_before_sampling(tmp_path: Path) -> None:
+    suite = tiny_suite(tmp_path)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    cases = [
+        (["--out", str(a_file)], {}, 2, "is a file"),
+        (["--junit", str(tmp_path / "nope" / "j.xml")], {}, 2, "does not exist"),
+        (["--junit", str(tmp_path)], {}, 2, "is a folder"),
+        ([], {"GITHUB_STEP_SUMMARY": str(tmp_path / "missing" / "s.md")}, 2, "does not exist"),
+    ]
+    if os.geteuid() != 0:  # root may write anywhere
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o500)
+        cases.append((["--out", str(ro / "out")], {}, 4, "cannot write"))
+    with FaultServer("ok") as server:
+        for args, env, code, words in cases:
+            proc = run_against(server, tmp_path, *args, suite=suite, env=env)
+            assert_clean(proc, code)
+            assert words in proc.stderr, (args, proc.stderr)
+        assert server.requests == 0  # nothing was sampled
+
+
+def test_existing_folders_keep_their_mode_and_new_files_are_private(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    junit = tmp_path / "junit.xml"
+    proc = harness_cmd("run", str(tiny_suite(tmp_path)), "--out", str(shared), "--quiet",
+                       "--junit", str(junit))
+    assert proc.returncode in (0, 1, 3), proc.stderr
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    run_dir = run_dirs(shared)[0]
+    assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE(junit.stat().st_mode) == 0o600
+    new = tmp_path / "new" / "deeper"
+    harness_cmd("run", str(tiny_suite(tmp_path)), "--out", str(new), "--quiet")
+    assert stat.S_IMODE(new.stat().st_mode) == 0o700
+    assert stat.S_IMODE(new.parent.stat().st_mode) == 0o700
+
+
+def test_escape_sequences_from_the_endpoint_are_shown_escaped(tmp_path: Path) -> None:
+    with FaultServer("escape_model") as server:
+        proc = run_against(server, tmp_path)
+    assert proc.returncode in (0, 1, 3), proc.stderr
+    report = (run_dirs(tmp_path / "out")[0] / "report.md").read_text()
+    assert "evil\\x1b[2J" in report and "\x1b" not in report and "\x07" not in report
+    assert "\x1b" not in proc.stdout + proc.stderr
+
+
+def test_escape_controls() -> None:
+    from harness.privacy import escape_controls
+
+    assert escape_controls("a\x1b[2Jb\x07c\x9bd") == "a\\x1b[2Jb\\x07c\\x9bd"
+    assert escape_controls("line\n\ttab\r") == "line\n\ttab\r"

@@ -1,0 +1,48 @@
+"""OpenAITarget against hostile endpoints (tests.faultserver, real HTTP on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from harness.errors import TargetUnreachableError
+from harness.records import CompletionRequest, Message
+from harness.targets.openai_target import OpenAITarget
+from harness.targets.retry import RetryPolicy, TargetRequestError
+from tests.faultserver import FaultServer
+
+FAST = RetryPolicy(max_attempts=2, base_s=0.01, cap_s=0.01)
+REQ = CompletionRequest((Message("user", "hi"),), 0.0, 8, n=1, seed=1)
+
+
+def test_slow_loris_endpoint_hits_the_total_deadline() -> None:
+    async def body(url: str) -> None:
+        t = OpenAITarget("m", base_url=url, timeout_s=0.8, retry_policy=FAST)
+        started = time.perf_counter()
+        with pytest.raises(TargetUnreachableError, match="timed out"):
+            await t.complete(REQ)
+        elapsed = time.perf_counter() - started
+        await t.aclose()
+        assert elapsed < 2 * 0.8 + 1.5  # two attempts of 0.8 s each, not forever
+    with FaultServer("slowloris", drip_s=0.1) as server:
+        asyncio.run(body(server.base_url))
+        assert server.requests == 2
+
+
+@pytest.mark.parametrize(("fault", "words"), [
+    ("message_string", "`choices[0].message` is a string"),
+    ("content_list", "`choices[0].message.content` is a list"),
+    ("choices_dict", "`choices` is an object"),
+    ("usage_text", "`usage.prompt_tokens` is a string"),
+])
+def test_malformed_bodies_are_request_errors_naming_the_field(fault: str, words: str) -> None:
+    async def body(url: str) -> None:
+        t = OpenAITarget("m", base_url=url, retry_policy=FAST)
+        with pytest.raises(TargetRequestError, match="not an OpenAI chat completion") as info:
+            await t.complete(REQ)
+        await t.aclose()
+        assert words in str(info.value)
+    with FaultServer(fault) as server:
+        asyncio.run(body(server.base_url))
