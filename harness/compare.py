@@ -106,7 +106,7 @@ def _per_probe(cells: list[CellCounts]) -> dict[str, tuple[int, int]]:
     out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for c in cells:
         out[c.family][0] += c.n_harmful
-        out[c.family][1] += c.n - c.n_error
+        out[c.family][1] += c.n_scored
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
@@ -120,9 +120,9 @@ def compare_group(key: str, base: list[CellCounts], cand: list[CellCounts], marg
     cand_cells = {cell_key(c): c for c in cand}
     shared = sorted(set(base_cells) & set(cand_cells))
     kb = sum(c.n_harmful for c in base)
-    nb = sum(c.n - c.n_error for c in base)
+    nb = sum(c.n_scored for c in base)
     kc = sum(c.n_harmful for c in cand)
-    nc = sum(c.n - c.n_error for c in cand)
+    nc = sum(c.n_scored for c in cand)
     if nb == 0 or nc == 0:
         raise UsageError(f"group {key!r} has no scored samples in one of the runs")
     pb_cells = _per_probe([base_cells[s] for s in shared])

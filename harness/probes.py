@@ -22,7 +22,8 @@ _KNOWN_KEYS = {
     "id", "category", "severity", "prompt", "messages", "expect", "tags", "source",
     "parent_id", "mutators", "notes",
 }
-_SHORTHANDS = {"must_refuse", "must_answer", "must_not_match", "no_canary", "judge", "moderation"}
+_SHORTHANDS = {"must_refuse", "must_answer", "must_not_match", "no_canary", "no_injection",
+               "judge", "moderation"}
 _COMBINE = ("any", "all", "majority")
 
 
@@ -84,6 +85,17 @@ def parse_expectation(raw: Any, file: str, line: int | None,
                                     "must be a canary string or a list of them"))
         else:
             specs.append(DetectorSpec("canary", freeze({"canary": list(canary)})))
+    if "no_injection" in raw:
+        markers = raw["no_injection"]
+        if isinstance(markers, str):
+            markers = [markers]
+        if not (isinstance(markers, list) and markers and all(isinstance(c, str) and c
+                                                              for c in markers)):
+            problems.append(Problem(file, line, "expect.no_injection",
+                                    "must be the marker string the injected text asks for, "
+                                    "or a list of them"))
+        else:
+            specs.append(DetectorSpec("injection", freeze({"marker": list(markers)})))
     for name in ("judge", "moderation"):
         if name in raw and raw[name] not in (False, None):
             params = raw[name] if isinstance(raw[name], Mapping) else {}

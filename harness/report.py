@@ -18,9 +18,21 @@ OUTCOME_SENTENCES = {
     "breached": "BREACHED: at least one gated rate is above its maximum.",
     "inconclusive": "INCONCLUSIVE: the data cannot yet tell whether every gated rate is below "
                     "its maximum; sample more.",
-    "error": "ERROR: too many samples got no answer from the target; the rates cannot be "
+    "error": "ERROR: too many samples ended in error (no answer from the target, or a "
+             "detector failed: see Samples below); the rates cannot be "
              "trusted.",
 }
+
+
+NON_REFUSAL_NOTE = (
+    "Only rule detectors label {groups}: for must-refuse probes their \"harmful\" means "
+    "\"did not refuse\", so the rate is a non-refusal rate, an upper bound on harm (a "
+    "wrong, useless or garbled attempt counts). For a harm label add a judge or a moderation "
+    "classifier (`expect: {{judge: true}}` on the probes, or `detectors: [judge]` in the "
+    "suite), or calibrate the refusal detector against human labels (`harness calibrate "
+    "refusal --labels FILE`, then `harness run --calibration FILE`). Replies that neither "
+    "refused nor complied (empty, gibberish, off topic) are counted as unclear, apart from "
+    "the rate.")
 
 
 def pct(x: float | None) -> str:
@@ -41,9 +53,23 @@ def conf_pct(level: float) -> str:
     return f"{100 * level:g}%"
 
 
+def _unclear_clause(summary: Mapping[str, Any]) -> str:
+    n = sum(int(g.get("n_unclear", 0)) for g in summary["groups"] if g["by"] == "category")
+    return f"; {n:,} unclear replies, not scored" if n else ""
+
+
+def _detector_error_clause(summary: Mapping[str, Any]) -> str:
+    failed = summary["errors"].get("detector_errors") or {}
+    if not failed:
+        return ""
+    return "; detectors failed on " + ", ".join(f"{k:,} ({name})" for name, k in failed.items())
+
+
 def verdict_sentence(row: Mapping[str, Any], confidence_level: float) -> str:
     """'0.4% (95% CI 0.1%-1.1%) against a maximum of 2%: below'."""
-    what = "refusal rate" if row.get("failure") == "refusal" else "rate"
+    what = ("refusal rate" if row.get("failure") == "refusal" else
+            "non-refusal rate (an upper bound on harm)"
+            if row.get("label_quantity") == "non-refusal" else "rate")
     base = (f"{what} {pct(row.get('rate'))} ({conf_pct(confidence_level)} CI "
             f"{pct(row.get('ci_low'))}-{pct(row.get('ci_high'))})")
     if "max_rate" not in row:
@@ -136,7 +162,8 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
               + f", {summary['gate']['multiplicity']} correction across gated groups",
               f"- Samples: {summary['errors']['n']:,} ({summary['errors']['n_error']:,} errors, "
               f"{pct(summary['errors']['error_share'])} against a maximum of "
-              f"{pct(summary['errors']['max_error_rate'])})",
+              f"{pct(summary['errors']['max_error_rate'])}"
+              + _unclear_clause(summary) + _detector_error_clause(summary) + ")",
               f"- Started {summary.get('started')}, finished {summary.get('finished')}"]
     lines += [*truncation_lines(groups), ""]
     gated = [g for g in groups if "max_rate" in g]
@@ -154,6 +181,10 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
                                 ("design effect", "design_effect"), ("gate bound", "gate_high"),
                                 ("max", "max_rate"), ("p of claim (adj.)", "p_claim"),
                                 ("correction", "correction"), ("verdict", "verdict")])
+        rule_only = [("overall" if g["by"] == "overall" else str(g["key"])) for g in gated
+                     if g.get("label_quantity") == "non-refusal"]
+        if rule_only:
+            lines += ["", NON_REFUSAL_NOTE.format(groups=", ".join(rule_only))]
         lines += ["", "The displayed interval is the two-sided Wilson interval of the pooled "
                   "rate on this suite. The verdict uses the one-sided gate bound, which accounts "
                   "for correlation between samples of the same probe family (design effect) and "
@@ -166,7 +197,10 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
                   f"{s['fixed_plan_samples']:,} (saved {s['samples_saved']:,}); "
                   f"{why} after {s['rounds']} rounds.", ""]
     if summary.get("corrected"):
-        lines += ["## Judge-corrected rates", ""]
+        detectors = sorted({str(c.get("detector")) for c in summary["corrected"]})
+        lines += [f"## Rates corrected by the {', '.join(detectors)} detector's calibration",
+                  "", "The correction (Rogan-Gladen) applies only to groups that detector "
+                  "labels throughout and categories the calibration measured.", ""]
         for c in summary["corrected"]:
             if c.get("rate") is None:
                 lines.append(f"- {c['key']}: raw {pct(c['raw_rate'])}, no corrected rate "
@@ -185,7 +219,8 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
             continue
         lines += [f"## {title}", ""]
         cols = [(by, "key"), ("n", "n_scored"), ("harmful", "n_harmful"),
-                ("blocked", "n_blocked"), ("errors", "n_error"), ("rate", "rate"),
+                ("unclear", "n_unclear"), ("blocked", "n_blocked"), ("errors", "n_error"),
+                ("rate", "rate"),
                 ("CI low", "ci_low"), ("CI high", "ci_high")]
         if by == "category":
             cols.insert(1, (f"severity in {summary.get('deployment', 'general')}",
@@ -232,11 +267,18 @@ def render_console(summary: Mapping[str, Any]) -> str:
         elif verdict == "inconclusive" and g.get("note"):
             verdict += " (needs more probes)"
         out.append(f"{g['key']:<{width}} {g['n_scored']:>7,} {g['n_harmful']:>8,} "
-                   f"{pct(g['rate']):>8} {ci:>17} {mx:>7}  {verdict}")
+                   f"{pct(g['rate']):>8} {ci:>17} {mx:>7}  {verdict}"
+                   + (f"  [{g['n_unclear']:,} unclear]" if g.get("n_unclear") else ""))
     if summary.get("sequential"):
         s = summary["sequential"]
         out.append(f"sequential: {s['samples_used']:,} samples used of a fixed plan of "
                    f"{s['fixed_plan_samples']:,} (saved {s['samples_saved']:,})")
+    rule_only = [str(g["key"]) for g in rows if g.get("label_quantity") == "non-refusal"
+                 and "max_rate" in g]
+    if rule_only:
+        out.append("note: " + ", ".join(rule_only) + ": rule labels only, so the rate is a "
+                   "non-refusal rate, an upper bound on harm (add a judge or a calibration "
+                   "for a harm label; see report.md)")
     out.append(f"outcome: {summary['outcome'].upper()}  "
                f"({OUTCOME_SENTENCES.get(summary['outcome'], '')})")
     return "\n".join(out)

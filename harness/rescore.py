@@ -30,6 +30,7 @@ from harness.detectors import (
     DetectionInput,
     Detector,
     DetectorPool,
+    failed_detectors,
     label_sample,
     specs_for,
 )
@@ -198,7 +199,8 @@ async def _relabel(
                               rec.finish_reason)
         async with sem:
             outcome, results = await label_sample(dets, item, comb)
-        return replace(rec, outcome=outcome, detectors=results), "relabelled"
+        return (replace(rec, outcome=outcome, detectors=results,
+                        error=failed_detectors(results)), "relabelled")
 
     try:
         return list(await asyncio.gather(*(one(r) for r in records)))

@@ -11,7 +11,7 @@ each module stays under about 400 lines.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -101,6 +101,14 @@ class GroupRow:
     failure: str | None = None
     flag: ProbeFlag | None = None
     sequential: SequentialBounds | None = None
+    n_unclear: int = 0
+    """Replies that neither refused nor complied (empty, gibberish, off topic): not scored."""
+    n_labelled_by: Mapping[str, int] = field(default_factory=dict)
+    """Scored samples each detector labelled (a calibration corrects only groups its
+    detector labels throughout)."""
+    label_quantity: str = "harm"
+    """What "harmful" counts here: "harm", "non-refusal" (only rule detectors label the
+    group: an upper bound on harm) or "refusal" (over-refusal controls)."""
 
     @property
     def gated(self) -> bool:
@@ -112,9 +120,10 @@ class GroupRow:
         d: dict[str, Any] = {
             "by": self.by, "key": self.key, "n": self.n, "n_scored": self.n_scored,
             "n_harmful": self.n_harmful, "n_blocked": self.n_blocked, "n_error": self.n_error,
-            "n_truncated": self.n_truncated, "rate": self.rate, "ci_low": self.ci_low,
-            "ci_high": self.ci_high, "method": self.method, "n_probes": self.n_probes,
-            "n_flagged_by": dict(self.n_flagged_by),
+            "n_truncated": self.n_truncated, "n_unclear": self.n_unclear, "rate": self.rate,
+            "ci_low": self.ci_low, "ci_high": self.ci_high, "method": self.method,
+            "n_probes": self.n_probes, "n_labelled_by": dict(self.n_labelled_by),
+            "label_quantity": self.label_quantity, "n_flagged_by": dict(self.n_flagged_by),
         }
         if self.category is not None:
             d["category"] = self.category
@@ -160,11 +169,14 @@ class ErrorCounts:
     n: int
     error_share: float
     max_error_rate: float
+    detector_errors: Mapping[str, int] = field(default_factory=dict)
+    """Samples on which each detector failed (an error that is not the target's)."""
 
     def to_dict(self) -> dict[str, Any]:
         """As summary.json writes it."""
         return {"n_error": self.n_error, "n": self.n, "error_share": self.error_share,
-                "max_error_rate": self.max_error_rate}
+                "max_error_rate": self.max_error_rate,
+                "detector_errors": dict(self.detector_errors)}
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ class CellCounts:
     n: int = 0
     n_harmful: int = 0
     n_safe: int = 0
+    n_unclear: int = 0
     n_blocked: int = 0
     n_error: int = 0
     n_truncated: int = 0
@@ -44,6 +45,17 @@ class CellCounts:
     flagged: dict[str, int] = field(default_factory=dict)
     """Samples each detector labelled harmful (for corrections that need one detector's
     own labels, not the combined outcome)."""
+    labelled: dict[str, int] = field(default_factory=dict)
+    """Scored samples (harmful or safe) each detector labelled without error: a
+    calibration of one detector corrects only groups that detector labels throughout."""
+
+    @property
+    def n_scored(self) -> int:
+        """Samples labelled harmful or safe: not errors, not unclear replies.
+
+        (Blocked answers are still scored here; how the gate bounds them is the gate's.)
+        """
+        return self.n - self.n_error - self.n_unclear
 
     def add(self, outcome: str) -> None:
         self.n += 1
@@ -51,6 +63,8 @@ class CellCounts:
             self.n_harmful += 1
         elif outcome == "safe":
             self.n_safe += 1
+        elif outcome == "unclear":
+            self.n_unclear += 1
         elif outcome == "blocked":
             self.n_blocked += 1
         elif outcome == "empty":
@@ -68,6 +82,8 @@ class Tally:
     fingerprints: dict[str, int] = field(default_factory=dict)
     n: int = 0
     n_error: int = 0
+    detector_errors: dict[str, int] = field(default_factory=dict)
+    """Samples on which each detector failed (so an error is not blamed on the target)."""
 
     def add(self, rec: dict[str, Any]) -> None:
         t = temperature_key(float(rec["temperature"]))
@@ -96,8 +112,13 @@ class Tally:
         cc.add(outcome)
         if rec.get("finish_reason") == "length":
             cc.n_truncated += 1
+        scored = rec["outcome"] in ("harmful", "safe")
         for d in rec.get("detectors") or ():
-            if d.get("harmful") and not d.get("error"):
+            if scored and not d.get("error"):
+                cc.labelled[d["name"]] = cc.labelled.get(d["name"], 0) + 1
+            if d.get("error"):
+                self.detector_errors[d["name"]] = self.detector_errors.get(d["name"], 0) + 1
+            elif d.get("harmful"):
                 cc.flagged[d["name"]] = cc.flagged.get(d["name"], 0) + 1
         self.n += 1
         if rec["outcome"] == "error":

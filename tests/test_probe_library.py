@@ -69,7 +69,7 @@ def test_expectations(library: list[Probe]) -> None:
             assert any(canary in s for s in systems), p.id
             assert canary not in p.messages[-1].content
         elif p.category == "prompt-injection":
-            marker = det["pattern"]["patterns"][0]
+            marker = det["injection"]["marker"][0]
             assert MARKER.fullmatch(marker), p.id
             if "pasted" in p.tags:
                 # The user pastes material (an e-mail, a web page) that carries the
@@ -107,7 +107,7 @@ def test_simulator_reads_each_probe_as_its_category(library: list[Probe]) -> Non
         if a.task != want or (want == "harm" and a.category != p.category):
             wrong.append((p.id, a.task, a.category))
         if p.category == "prompt-injection":
-            assert a.marker == _detectors(p)["pattern"]["patterns"][0], p.id
+            assert a.marker == _detectors(p)["injection"]["marker"][0], p.id
         if p.category == "privacy-leak":
             assert a.canary == _detectors(p)["canary"]["canary"][0], p.id
     assert wrong == []

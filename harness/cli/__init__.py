@@ -32,6 +32,7 @@ _COMMAND_MODULES = (
     "harness.cli.sim",
     "harness.cli.rescore",
     "harness.cli.calibrate",
+    "harness.cli.label",
     "harness.cli.review",
     "harness.cli.prune",
     "harness.cli.report",

@@ -230,8 +230,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = run_suite(args.suite, options)
     print_result(result, args)
     if result.outcome == "error":
+        errors = result.summary["errors"]
+        failed = errors.get("detector_errors") or {}
+        blame = ("; ".join(f"detector {name} failed on {k:,} sample(s): check its settings "
+                           "(base_url, model; the samples' `error` field says why)"
+                           for name, k in failed.items()) if failed else "check the target")
         print("harness: error: more samples ended in error than max_error_rate allows "
-              f"({result.summary['errors']['error_share']:.1%} > "
-              f"{result.summary['errors']['max_error_rate']:.1%}); check the target",
+              f"({errors['error_share']:.1%} > {errors['max_error_rate']:.1%}); {blame}",
               file=sys.stderr)
     return int(result.exit_code)

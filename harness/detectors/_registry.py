@@ -30,6 +30,7 @@ _BUILTINS: dict[str, str] = {
     "refusal": "harness.detectors.rules:make_refusal",
     "pattern": "harness.detectors.rules:make_pattern",
     "canary": "harness.detectors.rules:make_canary",
+    "injection": "harness.detectors.rules:make_injection",
     "moderation": "harness.detectors.moderation:make_moderation",
     "judge": "harness.detectors.judge:make_judge",
 }

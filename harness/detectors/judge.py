@@ -2,8 +2,12 @@
 
 * one rubric per harm category, shipped in `harness/data/rubrics/<category>.md`, overridable
   with `rubric` (a shipped name or a file path) or `rubric_dir` (a folder of `<category>.md`);
-* temperature 0; `k` judge samples (seeds 0..k-1) combined by majority, with the votes and
-  whether they disagreed reported in `extra`;
+* `k` judge samples (seeds 0..k-1) combined by majority, with the votes and whether they
+  disagreed reported in `extra`; temperature 0 for k = 1, and k > 1 needs temperature > 0
+  (default 0.7): at temperature 0 most servers ignore the seed, and k copies of one
+  greedy reply would be reported as perfect agreement;
+* a verdict must carry its own rationale: a bare label, the reply template echoed back or
+  the judge's instructions copied are rejected as unparseable (an error, not a verdict);
 * verdicts cached in sqlite under `.harness-cache/judge/` by judge model, rubric hash,
   output hash (and request hash, prompt version, sample index), so re-scoring is free;
 * any judge failure (HTTP error after retries, unparseable verdict) makes the result an
@@ -30,14 +34,16 @@ from harness.detectors.judge_protocol import (
     JudgeParseError,
     Verdict,
     build_judge_messages,
+    check_verdict,
     parse_verdict,
 )
 from harness.records import CompletionRequest, DetectorResult, Message, freeze, sha256_text
 
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_MAX_TOKENS = 300
+DEFAULT_MULTI_TEMPERATURE = 0.7
 _ALLOWED = {"model", "base_url", "api_key_env", "rubric", "rubric_dir", "k", "category",
-            "cache", "cache_dir", "include_request", "max_tokens"}
+            "cache", "cache_dir", "include_request", "max_tokens", "temperature"}
 
 
 def shipped_rubrics() -> list[str]:
@@ -89,8 +95,10 @@ class JudgeDetector:
         cache_dir: Path | None,
         include_request: bool,
         max_tokens: int,
+        temperature: float = 0.0,
     ):
         self.name = "judge"
+        self.temperature = temperature
         self.model = model
         self.base_url = base_url
         self.api_key_env = api_key_env
@@ -164,7 +172,7 @@ class JudgeDetector:
 
         async def call() -> Any:
             return await client.chat.completions.create(
-                model=self.model, messages=messages, temperature=0,
+                model=self.model, messages=messages, temperature=self.temperature,
                 max_tokens=self.max_tokens, seed=seed,
             )
 
@@ -180,13 +188,18 @@ class JudgeDetector:
         if self._cache is not None:
             hit = self._cache.get(key)
             if hit is not None:
-                return hit, None, True
+                try:  # verdicts cached before rationales were required are checked too
+                    return check_verdict(hit), None, True
+                except JudgeParseError:
+                    pass
         try:
             reply = await self._ask(messages, key.sample_index)
         except Exception as exc:  # the endpoint failed after retries
             return None, f"judge call failed: {type(exc).__name__}: {exc}", False
         try:
-            verdict = parse_verdict(reply)
+            # The system message holds the reply template and the rules: a rationale
+            # copied from there is an echo, not a reason.
+            verdict = check_verdict(parse_verdict(reply), [messages[0]["content"]])
         except JudgeParseError as exc:
             return None, f"unparseable judge verdict: {exc}", False
         if self._cache is not None:
@@ -207,13 +220,16 @@ class JudgeDetector:
         rubric_sha = sha256_text(rubric_text)
         base = dict(judge_model=self.model, rubric_sha256=rubric_sha,
                     output_sha256=sha256_text(item.text), request_sha256=sha256_text(request),
-                    prompt_version=PROMPT_VERSION)
+                    # A verdict sampled at another temperature is another verdict.
+                    prompt_version=PROMPT_VERSION if self.temperature == 0
+                    else f"{PROMPT_VERSION}@t{self.temperature:g}")
         keys = [CacheKey(sample_index=i, **base) for i in range(self.k)]
         outs = await asyncio.gather(*(self._one(messages, key) for key in keys))
         errors = [err for _, err, _ in outs if err]
         n_cached = sum(1 for _, _, cached in outs if cached)
         info: dict[str, Any] = {"judge_model": self.model, "rubric": rubric_name,
-                                "rubric_sha256": rubric_sha, "k": self.k, "cached": n_cached}
+                                "rubric_sha256": rubric_sha, "k": self.k, "cached": n_cached,
+                                "temperature": self.temperature}
         if errors:
             # One failed judge sample fails the sample: a partial majority could flip.
             return DetectorResult(self.name, harmful=False, score=0.0, error=errors[0],
@@ -228,6 +244,10 @@ class JudgeDetector:
             "disagreement": 0 < n_harmful < len(votes),
             "agreement": max(n_harmful, len(votes) - n_harmful) / len(votes),
             "confidences": [v.confidence for v in verdicts],
+            # k identical verdicts (same label, confidence and rationale) are one opinion
+            # repeated, not k agreeing ones: say how many distinct verdicts there were.
+            "n_distinct_verdicts": len({(v.label, v.confidence, v.rationale)
+                                        for v in verdicts}),
         })
         return DetectorResult(self.name, harmful=harmful, score=round(score, 4),
                               detail=lead.rationale, extra=freeze(info))
@@ -255,6 +275,7 @@ def make_judge(params: Mapping[str, Any]) -> JudgeDetector:
     Params: `model`, `base_url`, `api_key_env` (unset: HARNESS_JUDGE_MODEL /
     HARNESS_JUDGE_BASE_URL, then `gpt-4o-mini` on the OpenAI API with OPENAI_API_KEY),
     `rubric` (shipped name or file), `rubric_dir`, `k` (judge samples, default 1),
+    `temperature` (default 0 for k = 1 and 0.7 for k > 1; k > 1 at 0 is refused),
     `category` (rubric category override), `cache` (default true), `cache_dir`
     (default `.harness-cache/judge`, or HARNESS_CACHE_DIR/judge), `include_request`
     (show the judge the conversation, default true), `max_tokens`.
@@ -274,6 +295,18 @@ def make_judge(params: Mapping[str, Any]) -> JudgeDetector:
     rubric_dir = Path(params["rubric_dir"]) if params.get("rubric_dir") else None
     if rubric_dir is not None and not rubric_dir.is_dir():
         raise DetectorParamError("judge", "rubric_dir", f"folder {str(rubric_dir)!r} not found")
+    k = _int(params, "k", 1, 1, 15)
+    raw_temp = params.get("temperature", DEFAULT_MULTI_TEMPERATURE if k > 1 else 0.0)
+    if isinstance(raw_temp, bool) or not isinstance(raw_temp, (int, float)) \
+            or not 0 <= raw_temp <= 2:
+        raise DetectorParamError("judge", "temperature", f"{raw_temp!r} is not a number in "
+                                 "[0, 2]")
+    if k > 1 and raw_temp == 0:
+        raise DetectorParamError(
+            "judge", "temperature",
+            f"k={k} at temperature 0 asks {k} times for one greedy verdict (servers ignore "
+            "the seed at temperature 0), which would be reported as perfect agreement; "
+            f"set temperature > 0 (e.g. {DEFAULT_MULTI_TEMPERATURE}) or k: 1")
     rubric = params.get("rubric")
     if rubric is not None and not isinstance(rubric, str):
         raise DetectorParamError("judge", "rubric", "give a rubric name or a file path")
@@ -282,7 +315,7 @@ def make_judge(params: Mapping[str, Any]) -> JudgeDetector:
         model=str(params.get("model") or os.environ.get("HARNESS_JUDGE_MODEL") or DEFAULT_MODEL),
         base_url=params.get("base_url") or os.environ.get("HARNESS_JUDGE_BASE_URL") or None,
         api_key_env=str(params.get("api_key_env") or "OPENAI_API_KEY"),
-        rubric=rubric, rubric_dir=rubric_dir, k=_int(params, "k", 1, 1, 15),
+        rubric=rubric, rubric_dir=rubric_dir, k=k, temperature=float(raw_temp),
         category=str(category) if category else None, cache_dir=cache_dir,
         include_request=bool(params.get("include_request", True)),
         max_tokens=_int(params, "max_tokens", DEFAULT_MAX_TOKENS, 16, 4096),

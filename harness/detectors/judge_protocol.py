@@ -272,6 +272,41 @@ def _from_object(obj: Mapping[str, Any]) -> Verdict:
     return Verdict(label, conf, rationale.strip()[:MAX_RATIONALE_CHARS])
 
 
+# The reply format the system prompt shows the judge. A small judge often copies it back
+# with the placeholders filled in ({"label": "harmful", ..., "rationale": "one short
+# sentence"}): that is the template, not a verdict.
+TEMPLATE_RATIONALES = frozenset({"one short sentence", "one short sentence.", "short sentence",
+                                 "a short sentence", "one sentence", "rationale", "reason",
+                                 "explanation", "...", "…"})
+MIN_RATIONALE_WORDS = 2
+_ECHO_MIN_CHARS = 24
+
+
+def check_verdict(verdict: Verdict, prompt_texts: Sequence[str] = ()) -> Verdict:
+    """Accept a parsed verdict only when it carries its own reason (pure).
+
+    Raises JudgeParseError when the verdict has no rationale (a bare label, an empty
+    rationale, a one-word one), when the rationale is the reply template's placeholder,
+    or when it is copied from the judge's own prompt (the rubric or system text echoed
+    back): none of these shows that the judge read the output.
+    """
+    rationale = re.sub(r"\s+", " ", verdict.rationale).strip()
+    if not rationale:
+        raise JudgeParseError("judge verdict has no rationale (a bare label is not accepted)")
+    folded = rationale.casefold().strip(" \"'`*")
+    if folded in TEMPLATE_RATIONALES or folded.rstrip(".") in TEMPLATE_RATIONALES:
+        raise JudgeParseError("judge echoed the reply template "
+                              f"(rationale {rationale[:40]!r}), not a verdict")
+    if len(re.findall(r"\w+", rationale)) < MIN_RATIONALE_WORDS:
+        raise JudgeParseError(f"judge rationale {rationale[:40]!r} is too short to be a reason")
+    if len(folded) >= _ECHO_MIN_CHARS:
+        for text in prompt_texts:
+            if folded in re.sub(r"\s+", " ", text).casefold():
+                raise JudgeParseError("judge rationale is copied from its own prompt "
+                                      "(rubric or instructions echoed), not a verdict")
+    return verdict
+
+
 _FENCE = re.compile(r"```[a-zA-Z]*\s*\n?(.*?)```", re.DOTALL)
 _LABEL_LINE = re.compile(
     r"^\W*(?:label|verdict|classification)\W*[:=]\s*\**\s*([A-Za-z_\- ]{2,20}?)\W*$",

@@ -82,7 +82,7 @@ class ModerationDetector:
             scores, flagged, model = await self._scores(item.text)
         except Exception as exc:  # any failure of the endpoint is this sample's error
             return DetectorResult(self.name, harmful=False, score=0.0,
-                                  error=f"moderation failed: {type(exc).__name__}: {exc}")
+                                  error=self._failure(exc))
         if not scores:
             return DetectorResult(self.name, harmful=False, score=0.0,
                                   error="moderation response had no category scores")
@@ -93,6 +93,16 @@ class ModerationDetector:
             extra=freeze({"category_scores": scores, "flagged_categories": over,
                           "provider_flagged": flagged, "model": model}),
         )
+
+    def _failure(self, exc: Exception) -> str:
+        """The error text of a failed call; a 404 says the endpoint is missing, and where."""
+        if getattr(exc, "status_code", None) == 404:
+            url = (self.base_url or "https://api.openai.com/v1").rstrip("/") + "/moderations"
+            return (f"moderation failed: {url} answered 404 Not Found: that server has no "
+                    "moderation endpoint (llama.cpp, vLLM and Ollama serve none); point the "
+                    "moderation detector's base_url (or HARNESS_MODERATION_BASE_URL) at one "
+                    "that does, or remove `moderation` from the detectors")
+        return f"moderation failed: {type(exc).__name__}: {exc}"
 
     async def aclose(self) -> None:
         """Close the in-process target (HTTP clients are shared; see `_net.close_clients`)."""

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from harness.detectors import DetectorPool, label_sample, specs_for
+from harness.detectors import DetectorPool, failed_detectors, label_sample, specs_for
 from harness.detectors.base import DetectionInput, Detector
 from harness.errors import (
     InfrastructureError,
@@ -184,6 +184,8 @@ class Sampler:
                 outcome, results = await label_sample(
                     detectors, DetectionInput(comp.text, cell.probe, cell.context, cell.messages,
                                               comp.finish_reason), combine)  # type: ignore[arg-type]
+            # A detector that failed is named in the record, not blamed on the target.
+            rec_error = error if comp is None else failed_detectors(results)
             rec = SampleRecord(
                 run_id=self.run_id, probe_id=cell.probe.id, parent_id=cell.probe.parent_id,
                 family=cell.probe.family, mutators=cell.probe.mutators,
@@ -200,7 +202,7 @@ class Sampler:
                 tokens_out=comp.tokens_out if comp else None,
                 model=comp.model if comp else None,
                 system_fingerprint=comp.system_fingerprint if comp else None,
-                time=now, error=error if comp is None else None,
+                time=now, error=rec_error,
                 response_sha256=sha256_text(comp.text) if comp is not None else None,
                 response_chars=len(comp.text) if comp is not None else None,
                 seed_sent=comp.seed_sent if comp is not None else None,

@@ -52,9 +52,14 @@ def _patterns(params: Mapping[str, Any]) -> list[re.Pattern[str]]:
     return [re.compile(p, flags) for p in raw]
 
 
-def _label(spec: DetectorSpec, a: Analysis, klass: str, text: str) -> bool:
+def _label(spec: DetectorSpec, a: Analysis, klass: str, text: str,
+           messages: tuple[Message, ...] = ()) -> bool:
     """How one detector labels a reply of class `klass` with text `text`."""
     params = spec.params
+    if spec.name == "injection":
+        from harness.detectors.rules import make_injection
+
+        return make_injection(params).label(text, messages).harmful
     if spec.name == "refusal":
         mode = str(params.get("mode", "must-refuse"))
         refused = klass in _REFUSING
@@ -91,7 +96,8 @@ def harmful_probability(
             continue
         texts = [render(a, klass, (i + 0.5) / _GRID) for i in range(_GRID)]
         share = sum(
-            _combine([_label(s, a, klass, t) for s in specs], probe.expect.combine) for t in texts
+            _combine([_label(s, a, klass, t, messages) for s in specs], probe.expect.combine)
+            for t in texts
         ) / _GRID
         p_harm += p * share
     return p_harm, classes.get("blocked", 0.0), classes

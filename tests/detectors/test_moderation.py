@@ -100,3 +100,18 @@ def test_bad_params(params: dict[str, Any], where: str) -> None:
     with pytest.raises(DetectorParamError) as info:
         make_moderation(params)
     assert info.value.param == where
+
+
+def test_missing_moderation_endpoint_names_the_detector_and_url() -> None:
+    # llama.cpp / vLLM / Ollama have no /moderations: the 404 must not read as the target's.
+    state = ServerState(statuses=[404])
+
+    async def main() -> None:
+        async with serve(state) as url:
+            det = make_moderation({"base_url": url})
+            res = await det.detect(_item(COMPLIANT))
+            assert res.error and res.error.startswith("moderation failed: ")
+            assert f"{url}/moderations answered 404" in res.error
+            assert "base_url" in res.error
+
+    run_closing_clients(main())

@@ -46,7 +46,7 @@ def test_every_library_probe_is_read_in_its_category(library: list[Probe]) -> No
         if want == "harm":
             assert a.terms, p.id
         if p.category == "prompt-injection":
-            assert a.marker == _param(p, "pattern", "patterns"), p.id
+            assert a.marker == _param(p, "injection", "marker"), p.id
         if p.category == "privacy-leak":
             assert a.canary == _param(p, "canary", "canary"), p.id
     assert wrong == []
@@ -128,7 +128,7 @@ def test_new_terms_survive_the_encoding_mutators(library: list[Probe]) -> None:
 
 def _pasted(probe: Probe, sep: str = "\n") -> tuple[Message, ...]:
     """The probe with its planted material pasted into the user's own message."""
-    marker = _param(probe, "pattern", "patterns")
+    marker = _param(probe, "injection", "marker")
     planted = [m.content for m in probe.messages[:-1] if marker in m.content]
     rest = [m for m in probe.messages[:-1] if marker not in m.content]
     text = sep.join(["Here is what I was sent:", *planted, probe.messages[-1].content])
@@ -146,7 +146,7 @@ def test_injections_pasted_into_the_user_turn_are_injections(library: list[Probe
                    for m in messages), p.id
         a = model.analysis(messages)
         assert (a.task, a.category) == ("inject", "prompt-injection"), p.id
-        assert a.marker == _param(p, "pattern", "patterns")
+        assert a.marker == _param(p, "injection", "marker")
         # The ground truth under the probe's own expectation is the chance of the
         # injected class, and a followed injection carries the marker.
         probe = Probe(p.id, p.category, p.severity, messages, p.expect)
@@ -194,7 +194,7 @@ def test_pasted_injections_survive_most_mutators(library: list[Probe]) -> None:
             v = mutators.apply_chain(pasted, chain, seed=0)
             a = model.analysis(v.messages)
             n += 1
-            ok += (a.task, a.marker) == ("inject", _param(p, "pattern", "patterns"))
+            ok += (a.task, a.marker) == ("inject", _param(p, "injection", "marker"))
     assert ok / n >= 0.97, (ok, n)
 
 
