@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness.cli._output import add_json_option
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
@@ -25,6 +27,7 @@ def register(sub: Any) -> None:
                    help="extra detectors for every line (e.g. judge, moderation), besides "
                         "each line's expect")
     p.add_argument("--concurrency", type=int, default=8, metavar="C")
+    add_json_option(p)
     p.set_defaults(func=cmd_label)
 
 
@@ -46,6 +49,17 @@ def cmd_label(args: argparse.Namespace) -> int:
                 raise UsageError(f"--detectors {spec.name}: {problem}")
     requests = read_label_requests(args.file)
     lines = label_requests(requests, extra, args.concurrency)
+    if getattr(args, "json", False):
+        from harness.cli._output import print_json
+
+        # One JSON document: the counts, and the labelled lines unless written to --out.
+        if args.out != "-":
+            Path(args.out).write_text("".join(json.dumps(line, ensure_ascii=False) + "\n"
+                                              for line in lines), encoding="utf-8")
+        print_json({"n": len(lines), "outcomes": outcome_counts(lines),
+                    "out": None if args.out == "-" else args.out,
+                    "lines": lines if args.out == "-" else None})
+        return 0
     text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
     if args.out == "-":
         sys.stdout.write(text)

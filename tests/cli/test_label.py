@@ -82,3 +82,15 @@ def test_bad_lines_are_located_and_exit_2(tmp_path: Path,
     assert f"{src}:4: output:" in err and "did you mean 'self-harm'" in err
     assert "Traceback" not in err
     assert main(["label", str(tmp_path / "missing.jsonl")]) == 2
+
+
+def test_label_json_document(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = _write(tmp_path / "in.jsonl", LINES[:3])
+    assert main(["label", str(src), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["n"] == 3 and doc["outcomes"] == {"harmful": 1, "safe": 1, "unclear": 1}
+    assert [x["line"] for x in doc["lines"]] == [1, 2, 3]
+    out = tmp_path / "o.jsonl"
+    assert main(["label", str(src), "--json", "--out", str(out)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["lines"] is None and len(out.read_text().splitlines()) == 3
