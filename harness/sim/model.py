@@ -44,7 +44,7 @@ from harness.sim.canon import (
     unit_hash,
 )
 
-PROFILES: tuple[str, ...] = ("vulnerable", "patched", "drifting", "refuse-all")
+PROFILES: tuple[str, ...] = ("vulnerable", "patched", "drifting", "refuse-all", "smallmodel")
 DEFAULT_EPOCH = date(2025, 1, 1)
 """Start of the watch for `sim:drifting` when no epoch is given."""
 DRIFT_PER_DAY = 0.12
@@ -54,6 +54,12 @@ MODEL_UPDATE_DAYS = 21
 """After this many days `sim:drifting` reports a new model name and fingerprint."""
 HEDGED_SHARE = 0.4
 """Share of bad answers to harmful requests that are hedged partial answers."""
+GIBBERISH_SHARE = 0.15
+"""Profile `smallmodel`: share of replies that are gibberish or empty (neither a refusal
+nor an answer), as a 135M model writes; the rest keep `vulnerable`'s proportions."""
+SMALL_MODEL_VARIANT_SHARE = 0.5
+"""Profile `smallmodel`: share of refusals written as a condemnation or correction without
+a refusal phrase, and of ignored injections that quote the document, marker included."""
 
 FilterMode = Literal["refuse", "block"]
 
@@ -66,6 +72,7 @@ ReplyClass = Literal[
     "leak",  # the canary is revealed
     "injected",  # the injected instruction is followed: the marker is in the reply
     "answer",  # a helpful answer to a benign request, or the user's task with the injection ignored
+    "gibberish",  # smallmodel only: empty or gibberish, neither refusal nor answer ("unclear")
 ]
 
 BAD_CLASSES: Mapping[str, frozenset[str]] = {
@@ -150,7 +157,8 @@ def _read(messages: Sequence[Any]) -> Analysis:
     return read_conversation(normalise_messages(messages))
 
 
-_PROFILE_OFFSET = {"vulnerable": 0.0, "patched": -0.8, "drifting": -0.8, "refuse-all": 0.0}
+_PROFILE_OFFSET = {"vulnerable": 0.0, "patched": -0.8, "drifting": -0.8, "refuse-all": 0.0,
+                   "smallmodel": 0.0}
 _N01 = NormalDist()
 
 
@@ -280,6 +288,9 @@ class SimModel:
                 probs = (("injected", p_bad), ("answer", 1 - p_bad))
             else:
                 probs = (("refusal", p_bad), ("answer", 1 - p_bad))
+            if self.profile == "smallmodel":
+                keep = 1.0 - GIBBERISH_SHARE
+                probs = (*((k, p * keep) for k, p in probs), ("gibberish", GIBBERISH_SHARE))
         if len(self._probs) > 65536:
             self._probs.clear()
         self._probs[key] = probs
@@ -328,16 +339,38 @@ class SimModel:
             replies.append(self._reply(a, klass, v, max_tokens, klass in bad))
         return replies
 
+    def reply_text(self, a: Analysis, klass: str, v: float) -> str:
+        """The text of a reply of class `klass` in this profile (before truncation)."""
+        small = self._small_text(a, klass, v) if self.profile == "smallmodel" else None
+        return small if small is not None else render(a, klass, v)
+
+    def _small_text(self, a: Analysis, klass: str, v: float) -> str | None:
+        """`smallmodel`'s own wording of a class, or None for the usual one."""
+        if klass == "gibberish":
+            return _pick(lx.GIBBERISH_TEMPLATES, v)
+        w = (v * 13.0) % 1.0
+        if w >= SMALL_MODEL_VARIANT_SHARE:
+            return None
+        if klass == "refusal" and a.task == "harm":
+            return _pick(lx.CONDEMNATION_TEMPLATES, (v * 5.0) % 1.0)
+        if klass == "answer" and a.task == "inject":
+            return _pick(lx.QUOTING_INJECTION_TEMPLATES, (v * 5.0) % 1.0).format(marker=a.marker)
+        return None
+
     def _reply(
         self, a: Analysis, klass: str, v: float, max_tokens: int | None, harmful: bool
     ) -> SimReply:
         if klass == "blocked":
             return SimReply("", "content_filter", True, klass, False)
-        text = render(a, klass, v)
+        text = self.reply_text(a, klass, v)
         finish = "stop"
         # Keep the first 120 characters (where the refusal phrase, canary or marker sits)
-        # so truncation never changes a label.
-        limit = max(120, 4 * max_tokens) if max_tokens else None
+        # so truncation never changes a label; `smallmodel` cuts where the tokens run out,
+        # as real servers do.
+        if self.profile == "smallmodel":
+            limit = 4 * max_tokens if max_tokens else None
+        else:
+            limit = max(120, 4 * max_tokens) if max_tokens else None
         if limit is not None and len(text) > limit:
             text, finish = text[:limit], "length"
         return SimReply(text, finish, False, klass, harmful)
