@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from harness.errors import UsageError
 from harness.records import (
     CellKey,
     Context,
@@ -57,6 +58,48 @@ def plan_cells(suite: Suite) -> list[Cell]:
         for c in suite.contexts
         for t in suite.temperatures
     ]
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Part `index` (1-based) of `count` of a plan, as in `--shard 2/4`."""
+
+    index: int
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+def parse_shard(text: str, setting: str = "--shard") -> Shard:
+    """Parse `I/N` (1 <= I <= N) or raise UsageError naming the setting."""
+    head, sep, tail = text.partition("/")
+    try:
+        index, count = int(head), int(tail)
+    except ValueError:
+        index = count = 0
+    if not sep or count < 1 or not 1 <= index <= count:
+        raise UsageError(f"{setting} {text!r}: write I/N with 1 <= I <= N, e.g. 2/4 (with a "
+                         "Kubernetes indexed Job: $((JOB_COMPLETION_INDEX + 1))/N)")
+    return Shard(index, count)
+
+
+def shard_of(key: CellKey, count: int) -> int:
+    """The 1-based shard (of `count`) that samples a cell.
+
+    sha256 of the cell key text, not Python's salted `hash()`: every machine, process and
+    Python version puts a cell in the same shard, and the partition does not depend on the
+    seed, the sample count or the order of the suite's cells.
+    """
+    digest = hashlib.sha256(key.as_str().encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % count + 1
+
+
+def shard_cells(cells: Sequence[Cell], shard: Shard | None) -> list[Cell]:
+    """The cells of one shard, in plan order (all of them when `shard` is None)."""
+    if shard is None:
+        return list(cells)
+    return [c for c in cells if shard_of(c.key, shard.count) == shard.index]
 
 
 def derive_seed(base_seed: int, key: CellKey, index: int) -> int:

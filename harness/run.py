@@ -24,7 +24,7 @@ from harness.detectors import DetectorPool, specs_for
 from harness.engine import Progress, execute
 from harness.errors import StoreError, UsageError
 from harness.gating import EXIT_CODES
-from harness.plan import MAX_BATCH_N, Cell, plan_cells, plan_work
+from harness.plan import MAX_BATCH_N, Cell, Shard, plan_cells, plan_work, shard_cells
 from harness.privacy import SECRET, escape_controls, record_transform, scrub_url
 from harness.report import render_markdown
 from harness.settings import Overrides, apply_overrides, env_overrides
@@ -60,6 +60,8 @@ __all__ = [
     "resolve_suite",
     "resume_run",
     "run_suite",
+    "shard_from_manifest",
+    "stored_suite",
     "today",
 ]
 
@@ -91,6 +93,8 @@ class RunOptions:
     retry_errors: bool = True
     """On resume, sample again the samples that ended in error (their records are set aside
     in errors-retried.jsonl); False keeps them as they are."""
+    shard: Shard | None = None
+    """Sample only this part of the plan (`--shard I/N`); `harness merge` joins the parts."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,9 @@ class RunResult:
 
 def _manifest(suite: Suite, options: RunOptions, target: Target, run_id: str,
               started: str) -> dict[str, Any]:
-    return {
+    n_cells = (len(shard_cells(plan_cells(suite), options.shard)) if options.shard
+               else len(suite.probes) * len(suite.contexts) * len(suite.temperatures))
+    manifest: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
         "harness_version": __version__,
@@ -143,12 +149,21 @@ def _manifest(suite: Suite, options: RunOptions, target: Target, run_id: str,
             "base_url": _scrub(options.base_url),
             "api_key_env": options.api_key_env,
         },
-        "planned_samples": len(suite.probes) * len(suite.contexts) * len(suite.temperatures)
-        * suite.samples,
+        "planned_samples": n_cells * suite.samples,
         "started": started,
         "finished": None,
         "status": "running",
     }
+    if options.shard is not None:
+        manifest["shard"] = {"index": options.shard.index, "count": options.shard.count,
+                             "cells": n_cells, "method": "sha256(cell key) mod count"}
+    return manifest
+
+
+def shard_from_manifest(manifest: dict[str, Any]) -> Shard | None:
+    """The `--shard` a run was made with (None for a whole-plan run)."""
+    shard = manifest.get("shard")
+    return Shard(int(shard["index"]), int(shard["count"])) if shard else None
 
 
 def _scrub(text: str | None) -> str | None:
@@ -177,7 +192,10 @@ async def _run_async(suite: Suite, options: RunOptions, target: Target, run_dir:
     concurrency = suite.concurrency or 16
     manifest["target"] = {"spec": target_spec(options.target), **target.describe()}
     write_json(run_dir / MANIFEST, manifest)
-    cells = plan_cells(suite)
+    all_cells = plan_cells(suite)
+    cells = shard_cells(all_cells, options.shard)
+    # Batches as in the unsharded run: only the plan's first cell has its first request split.
+    split_first = not cells or cells[0].key == all_cells[0].key
     def batch_n() -> int:
         return MAX_BATCH_N if target.supports_n else 1
 
@@ -194,7 +212,7 @@ async def _run_async(suite: Suite, options: RunOptions, target: Target, run_dir:
                 progress = Progress(total, options.progress)
                 items = plan_work(cells, suite.samples, batch_n, done)
                 runner = await execute(suite, target, items, writer, tally, run_id, progress,
-                                       transform, concurrency, pool)
+                                       transform, concurrency, pool, split_first)
                 progress.close()
                 if runner.fatal is not None:
                     raise runner.fatal
@@ -323,6 +341,9 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
     if not isinstance(suite, Suite):
         suite = load_suite(suite)
     suite = resolve_suite(suite, options)
+    if options.sequential and options.shard is not None:
+        raise UsageError("--sequential cannot be combined with --shard: its stopping rule "
+                         "needs every group's counts; run the shards with a fixed plan")
     if options.sequential and options.max_samples is not None and options.max_samples < 1:
         raise UsageError("--max-samples must be at least 1")
     if options.calibration is not None:
@@ -359,6 +380,24 @@ def _resume_base_url(stored: str | None, given: str | None, run_dir: Path) -> st
     return given
 
 
+def stored_suite(run_dir: Path, manifest: dict[str, Any], action: str) -> Suite:
+    """The suite a run was sampled with: its file (unchanged since, by sha256) with the
+    plan settings recorded in its manifest. `action` names what needs it, for the message."""
+    suite_path = manifest.get("suite", {}).get("path")
+    if not suite_path or not Path(suite_path).exists():
+        raise StoreError(f"{run_dir}: its suite file {suite_path!r} is gone; restore it to "
+                         f"{action}")
+    suite = load_suite(suite_path)
+    if suite.sha256 != manifest["suite"]["sha256"]:
+        raise StoreError(f"{suite_path} changed since run {manifest.get('run_id')} started "
+                         f"(sha256 differs); to {action} would mix two suites. Start a new run "
+                         "instead.")
+    s = manifest["settings"]
+    return replace(suite, samples=s["samples"], temperatures=tuple(s["temperatures"]),
+                   seed=s["seed"], concurrency=s.get("concurrency"),
+                   confidence_level=s["confidence_level"])
+
+
 def resume_run(run_dir: str | Path, options: RunOptions | None = None, *,
                target: Target | None = None) -> RunResult:
     """Continue a killed or interrupted run: sample only what is missing, count nothing twice.
@@ -372,18 +411,8 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None, *,
     """
     run = load_run(run_dir)
     m = run.manifest
-    suite_path = m.get("suite", {}).get("path")
-    if not suite_path or not Path(suite_path).exists():
-        raise StoreError(f"{run.run_dir}: its suite file {suite_path!r} is gone; restore it to "
-                         "resume")
-    suite = load_suite(suite_path)
-    if suite.sha256 != m["suite"]["sha256"]:
-        raise StoreError(f"{suite_path} changed since run {run.run_id} started (sha256 differs); "
-                         "resuming would mix two suites. Start a new run instead.")
+    suite = stored_suite(run.run_dir, m, "resume")
     s = m["settings"]
-    suite = replace(suite, samples=s["samples"], temperatures=tuple(s["temperatures"]),
-                    seed=s["seed"], concurrency=s.get("concurrency"),
-                    confidence_level=s["confidence_level"])
     base = options or RunOptions()
     if base.overrides.concurrency is not None:
         suite = replace(suite, concurrency=base.overrides.concurrency)
@@ -394,7 +423,8 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None, *,
         as_of=date.fromisoformat(s["as_of"]) if s.get("as_of") else None,
         epoch=date.fromisoformat(s["epoch"]) if s.get("epoch") else None,
         overrides=Overrides(), use_env=False,
-        sequential=bool(s.get("sequential", False)), max_samples=s.get("max_samples"))
+        sequential=bool(s.get("sequential", False)), max_samples=s.get("max_samples"),
+        shard=shard_from_manifest(m))
     with RunLock(run.run_dir):
         removed = repair_torn_tail(run.samples_path)
         retried = set_aside_errors(run.samples_path) if base.retry_errors else 0

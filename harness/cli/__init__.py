@@ -31,6 +31,7 @@ _COMMAND_MODULES = (
     "harness.cli.probes",
     "harness.cli.sim",
     "harness.cli.rescore",
+    "harness.cli.merge",
     "harness.cli.calibrate",
     "harness.cli.label",
     "harness.cli.review",

@@ -61,6 +61,9 @@ def register(sub: Any) -> None:
                         "every gated rate")
     p.add_argument("--max-samples", type=int, default=None, metavar="N",
                    help="sample budget for --sequential (default: twice the fixed plan)")
+    p.add_argument("--shard", default=None, metavar="I/N",
+                   help="sample only part I of N of the plan (cells split by a hash of their "
+                        "key, the same on every machine); join the parts with `harness merge`")
     p.add_argument("--run-id", default=None, help=argparse.SUPPRESS)
     p.add_argument("--calibration", default=None, metavar="FILE",
                    help="detector calibration (from `harness calibrate`) for corrected rates")
@@ -73,6 +76,7 @@ def register(sub: Any) -> None:
 
 def run_options_from_args(args: argparse.Namespace) -> Any:
     """RunOptions from parsed flags (flags > environment > suite > defaults)."""
+    from harness.plan import parse_shard
     from harness.run import RunOptions, parse_as_of
     from harness.settings import Overrides, parse_temperatures
 
@@ -94,6 +98,7 @@ def run_options_from_args(args: argparse.Namespace) -> Any:
         sequential=args.sequential,
         max_samples=args.max_samples,
         calibration=Path(args.calibration) if args.calibration else None,
+        shard=parse_shard(args.shard) if args.shard else None,
     )
 
 
@@ -192,6 +197,8 @@ def _check_resume_flags(args: argparse.Namespace) -> None:
     if args.sequential and not s.get("sequential"):
         changed.append("--sequential (the run samples a fixed plan)")
     differs("--max-samples", args.max_samples, s.get("max_samples"))
+    shard = m.get("shard")
+    differs("--shard", args.shard, f"{shard['index']}/{shard['count']}" if shard else None)
     if changed:
         raise UsageError("--resume continues the run's own plan; these flags would change it: "
                          + "; ".join(changed) + ". Drop them, or start a new run.")

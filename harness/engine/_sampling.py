@@ -216,10 +216,14 @@ class Sampler:
 
 async def execute(suite: Suite, target: Target, items: Iterator[WorkItem], writer: SampleWriter,
                   tally: Tally, run_id: str, progress: Progress, transform: Any,
-                  concurrency: int, pool: DetectorPool) -> Sampler:
+                  concurrency: int, pool: DetectorPool, split_first: bool = True) -> Sampler:
     """Sample every work item against `target` with `concurrency` workers, label with the
     detectors of `pool` (the caller owns and closes it), count and write each record.
-    Returns the sampler; its `fatal` is set when sampling had to stop."""
+    Returns the sampler; its `fatal` is set when sampling had to stop.
+
+    `split_first=False` sends the first item whole (still alone): a shard whose first cell
+    is not the plan's first must batch it as the unsharded run does, since with `n`
+    batching a batch's answers follow from its first sample's seed."""
     runner = Sampler(suite, target, writer, tally, run_id, progress, transform, concurrency,
                      pool)
     # One request first, alone: the target learns whether the endpoint accepts `n` before
@@ -227,7 +231,7 @@ async def execute(suite: Suite, target: Target, items: Iterator[WorkItem], write
     first = next(items, None)
     if first is None:
         return runner
-    if first.count > 2:
+    if split_first and first.count > 2:
         runner.pending.append(WorkItem(first.cell, first.start + 2, first.count - 2))
         first = WorkItem(first.cell, first.start, 2)
     await runner.do(first)
