@@ -152,3 +152,75 @@ def hint_settles(rng: np.random.Generator, rate: float, max_rate: float, icc: fl
             n2 = np.full(k2.size, per)
         settled += population_pvalue_below(k2, n2, max_rate, max_icc=max_icc) < alpha
     return (settled / tried if tried else float("nan")), tried
+
+
+@dataclass(frozen=True)
+class GatePlan:
+    """Probes needed for the gate `harness run` applies to say "below" with ``power``.
+
+    Found by simulation through the gate itself (not a formula for a different test):
+    probe rates Beta with mean ``expected_rate`` and intraclass correlation ``icc`` (the
+    stated assumption), ``samples_per_probe`` each, ``reps`` runs per candidate with a fixed
+    ``seed``; ``achieved_power`` is the simulated share of "below" at ``probes``.
+    """
+
+    max_rate: float
+    expected_rate: float
+    icc: float
+    max_icc: float
+    samples_per_probe: int
+    probes: int
+    total_samples: int
+    power: float
+    achieved_power: float
+    reps: int
+    confidence_level: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values."""
+        return asdict(self)
+
+
+MAX_PLANNED_PROBES = 20_000
+
+
+def gate_plan(max_rate: float, expected_rate: float = 0.0, *, icc: float,
+              samples_per_probe: int, power: float = 0.8, confidence_level: float = 0.95,
+              max_icc: float = 0.5, seed: int = 0, reps: int = 300) -> GatePlan:
+    """Smallest number of probes whose simulated power through the gate reaches ``power``.
+
+    Doubling then bisection on the probe count; every candidate is simulated with the same
+    seed (common random numbers keep the power curve nearly monotone). Raises
+    ``StatsInputError`` when even `MAX_PLANNED_PROBES` probes would not do.
+    """
+    from harness.errors import StatsInputError
+
+    if not 0.0 <= expected_rate < max_rate:
+        raise StatsInputError(f"expected_rate {expected_rate:g} must be in [0, max_rate "
+                              f"{max_rate:g}): a plan cannot show a rate below a max it meets")
+    if samples_per_probe < 1:
+        raise StatsInputError("samples_per_probe must be >= 1")
+
+    def power_at(c: int) -> float:
+        return power_below(np.random.default_rng(seed), expected_rate, max_rate, icc, "beta",
+                           c, samples_per_probe, reps, confidence_level, max_icc)
+
+    lo, hi = 1, 2
+    p_hi = power_at(hi)
+    while p_hi < power:
+        if hi >= MAX_PLANNED_PROBES:
+            raise StatsInputError(
+                f"more than {MAX_PLANNED_PROBES:,} probes of {samples_per_probe} samples would "
+                f"be needed to show a rate below {max_rate:g}; raise max_rate, the margin to "
+                "expected_rate, or samples per probe")
+        lo, hi = hi, min(MAX_PLANNED_PROBES, hi * 2)
+        p_hi = power_at(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        p_mid = power_at(mid)
+        if p_mid >= power:
+            hi, p_hi = mid, p_mid
+        else:
+            lo = mid
+    return GatePlan(max_rate, expected_rate, icc, max_icc, samples_per_probe, hi,
+                    hi * samples_per_probe, power, p_hi, reps, confidence_level)
