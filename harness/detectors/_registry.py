@@ -27,10 +27,10 @@ ENTRY_POINT_GROUP = "harness.detectors"
 
 # Built-in detectors, imported on first use ("module:factory").
 _BUILTINS: dict[str, str] = {
-    "refusal": "harness.detectors.rules:make_refusal",
-    "pattern": "harness.detectors.rules:make_pattern",
-    "canary": "harness.detectors.rules:make_canary",
-    "injection": "harness.detectors.rules:make_injection",
+    "refusal": "harness.detectors.rules.refusal:make_refusal",
+    "pattern": "harness.detectors.rules.pattern:make_pattern",
+    "canary": "harness.detectors.rules.canary:make_canary",
+    "injection": "harness.detectors.rules.injection:make_injection",
     "moderation": "harness.detectors.moderation:make_moderation",
     "judge": "harness.detectors.judge:make_judge",
 }
