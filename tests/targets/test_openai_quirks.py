@@ -13,7 +13,8 @@ from harness.errors import PartialAnswerError, TargetUnreachableError
 from harness.records import CompletionRequest, Message
 from harness.sim.model import SimModel
 from harness.sim.server import ServerConfig
-from harness.targets.openai_target import OpenAITarget, server_seconds
+from harness.targets.openai_target import OpenAITarget
+from harness.targets.openai_wire import server_seconds
 from harness.targets.retry import RetryPolicy
 from tests.targets.test_openai_http import BOMB, FAST, with_server
 
