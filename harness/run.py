@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -21,7 +22,7 @@ from harness import __version__
 from harness.analysis import sequential_decision, summarize
 from harness.calibration import check_usable, corrected_rates, load_calibration
 from harness.detectors import DetectorPool, specs_for
-from harness.engine import Progress, execute
+from harness.engine import Progress, batch_items, execute
 from harness.errors import StoreError, UsageError
 from harness.gating import EXIT_CODES
 from harness.plan import MAX_BATCH_N, Cell, Shard, plan_cells, plan_work, shard_cells
@@ -49,7 +50,7 @@ from harness.store import (
 from harness.suites import Suite, load_suite
 from harness.tally import Tally, tally_samples
 from harness.targets import make_target, target_spec
-from harness.targets.base import Target
+from harness.targets.base import BatchTarget, Target
 
 __all__ = [
     "RunOptions",
@@ -166,6 +167,12 @@ def shard_from_manifest(manifest: dict[str, Any]) -> Shard | None:
     return Shard(int(shard["index"]), int(shard["count"])) if shard else None
 
 
+def _is_batch_spec(target: str | Target) -> bool:
+    if isinstance(target, str):
+        return target.strip().lower().startswith("openai-batch:")
+    return isinstance(target, BatchTarget)
+
+
 def _scrub(text: str | None) -> str | None:
     """A URL setting with its credentials (user:pass@, ?key=...) removed."""
     return scrub_url(text)
@@ -208,12 +215,23 @@ async def _run_async(suite: Suite, options: RunOptions, target: Target, run_dir:
     try:
         with SampleWriter(run_dir / SAMPLES) as writer:
             if not options.sequential:
+                if isinstance(target, BatchTarget):
+                    # The whole plan as batch jobs first; the engine then labels the answers.
+                    await target.prepare(
+                        batch_items(suite, plan_work(cells, suite.samples, batch_n, done),
+                                    split_first),
+                        run_dir, _notifier(options.progress))
                 total = len(cells) * suite.samples - (len(done) if done else 0)
                 progress = Progress(total, options.progress)
                 items = plan_work(cells, suite.samples, batch_n, done)
                 runner = await execute(suite, target, items, writer, tally, run_id, progress,
                                        transform, concurrency, pool, split_first)
                 progress.close()
+                if isinstance(target, BatchTarget):
+                    # Every answer was asked for (or the engine stopped on them): a resume
+                    # asks a new batch for what is missing or in error.
+                    writer.flush()
+                    target.consumed()
                 if runner.fatal is not None:
                     raise runner.fatal
             else:
@@ -230,6 +248,13 @@ async def _run_async(suite: Suite, options: RunOptions, target: Target, run_dir:
     manifest["samples_written_this_session"] = samples_used
     manifest["sampling_seconds"] = round(time.monotonic() - t0, 3)
     return manifest
+
+
+def _notifier(progress: bool | None) -> Callable[[str], None]:
+    """Status lines of a batch job on stderr (none with --quiet)."""
+    if progress is False:
+        return lambda line: None
+    return lambda line: print(f"harness: {escape_controls(line)}", file=sys.stderr, flush=True)
 
 
 async def _run_sequential(suite: Suite, options: RunOptions, target: Target, cells: list[Cell],
@@ -341,6 +366,10 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
     if not isinstance(suite, Suite):
         suite = load_suite(suite)
     suite = resolve_suite(suite, options)
+    if options.sequential and _is_batch_spec(options.target):
+        raise UsageError("--sequential cannot be combined with an openai-batch target: its "
+                         "rounds would each wait for a batch job; run a fixed plan, or use "
+                         "openai:<model> for a sequential run")
     if options.sequential and options.shard is not None:
         raise UsageError("--sequential cannot be combined with --shard: its stopping rule "
                          "needs every group's counts; run the shards with a fixed plan")

@@ -16,8 +16,10 @@ from harness.errors import UsageError
 def add_target_options(p: argparse.ArgumentParser) -> None:
     """--target/--base-url/--api-key-env, shared by commands that sample a model."""
     p.add_argument("--target", default=None, metavar="SPEC",
-                   help="sim, sim:<profile> (vulnerable, patched, drifting, refuse-all) or "
-                        "openai:<model> (default: sim, or $HARNESS_TARGET)")
+                   help="sim, sim:<profile> (vulnerable, patched, drifting, refuse-all), "
+                        "openai:<model>, or openai-batch:<model> (the Batch API: half the "
+                        "price, answers within 24 h; docs/scale.md) (default: sim, or "
+                        "$HARNESS_TARGET)")
     p.add_argument("--base-url", default=None, metavar="URL",
                    help="OpenAI-compatible endpoint for openai:<model> (or $HARNESS_BASE_URL)")
     p.add_argument("--api-key-env", default=None, metavar="NAME",

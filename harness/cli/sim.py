@@ -57,6 +57,9 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--no-n", action="store_true", help="reject n > 1 with HTTP 400")
     serve.add_argument("--ignore-n", action="store_true",
                        help="answer one choice whatever n asks for (as llama.cpp and Ollama do)")
+    serve.add_argument("--batch-delay", type=float, default=0.0, metavar="SECONDS",
+                       help="how long a batch (/v1/batches) stays in_progress before it is "
+                       "answered (default 0)")
     serve.set_defaults(func=_serve)
 
     sim.set_defaults(func=lambda args: _no_sub(sim))
@@ -112,6 +115,8 @@ def _serve(args: argparse.Namespace) -> int:
     if not 0.0 <= args.fail_rate <= 1.0:
         raise UsageError(f"--fail-rate {args.fail_rate} must be between 0 and 1")
     _profile(f"sim:{args.profile}")
+    if args.batch_delay < 0:
+        raise UsageError(f"--batch-delay {args.batch_delay} must be 0 or more seconds")
     config = ServerConfig(
         profile=args.profile,
         as_of=args.as_of,
@@ -124,6 +129,7 @@ def _serve(args: argparse.Namespace) -> int:
         no_n=args.no_n,
         ignore_n=args.ignore_n,
         filter_mode=args.filter_mode,
+        batch_delay_s=args.batch_delay,
     )
     serve_forever(config, args.port, announce=lambda line: print(line, flush=True))
     return EXIT_HOLDS

@@ -10,7 +10,7 @@ run orchestration (manifest, analysis, report, exit code) lives in `harness.run`
 
 from __future__ import annotations
 
-from harness.engine._sampling import Pacer, Sampler, execute
+from harness.engine._sampling import Pacer, Sampler, batch_items, execute, work_request
 from harness.plan import (
     MAX_BATCH_N,
     Cell,
@@ -32,10 +32,12 @@ __all__ = [
     "Sampler",
     "Tally",
     "WorkItem",
+    "batch_items",
     "build_messages",
     "derive_seed",
     "execute",
     "plan_cells",
     "plan_work",
     "tally_samples",
+    "work_request",
 ]

@@ -6,7 +6,7 @@ import asyncio
 import gc
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from harness.detectors import DetectorPool, failed_detectors, label_sample, specs_for
@@ -33,7 +33,7 @@ from harness.store import (
 )
 from harness.suites import Suite
 from harness.tally import Tally
-from harness.targets.base import Target
+from harness.targets.base import BatchItem, Target
 
 
 class Pacer:
@@ -79,6 +79,31 @@ class Pacer:
         delay = self.delay_s()
         if delay > 0:
             await asyncio.sleep(delay)
+
+
+def work_request(suite: Suite, item: WorkItem) -> CompletionRequest:
+    """The request a work item sends: its cell's conversation, `item.count` answers, the
+    samples' own seeds (the first one goes with the request)."""
+    cell = item.cell
+    seeds = tuple(derive_seed(suite.seed, cell.key, item.start + j) for j in range(item.count))
+    return CompletionRequest(cell.messages, cell.temperature, suite.max_tokens,
+                             n=item.count, seed=seeds[0], sample_seeds=seeds)
+
+
+def batch_items(suite: Suite, items: Iterable[WorkItem],
+                split_first: bool = True) -> list[BatchItem]:
+    """The work items as the requests of a batch job (`harness.targets.base.BatchTarget`),
+    the first one split as `execute` splits it, so each line is a request the engine would
+    send and a batch run answers as the synchronous run at the same seed does."""
+    out: list[BatchItem] = []
+    for i, item in enumerate(items):
+        parts = [item]
+        if i == 0 and split_first and item.count > 2:
+            parts = [WorkItem(item.cell, item.start, 2),
+                     WorkItem(item.cell, item.start + 2, item.count - 2)]
+        out.extend(BatchItem(p.cell.key.as_str(), p.start, work_request(suite, p))
+                   for p in parts)
+    return out
 
 
 class Sampler:
@@ -131,10 +156,8 @@ class Sampler:
 
     async def do(self, item: WorkItem) -> None:
         cell = item.cell
-        seeds = tuple(derive_seed(self.suite.seed, cell.key, item.start + j)
-                      for j in range(item.count))
-        request = CompletionRequest(cell.messages, cell.temperature, self.suite.max_tokens,
-                                    n=item.count, seed=seeds[0], sample_seeds=seeds)
+        request = work_request(self.suite, item)
+        seeds = request.sample_seeds
         await self.pacer.wait()
         t0 = time.monotonic()
         answers: list[Completion | None] = [None] * item.count

@@ -2,7 +2,8 @@
 
 Endpoints: ``POST /v1/chat/completions`` (``n``, ``seed``, ``temperature``,
 ``max_tokens``; content-filter blocks come back as ``finish_reason: "content_filter"``),
-``GET /v1/models``, ``POST /v1/moderations`` (when `harness.sim.moderation` exists).
+``GET /v1/models``, ``POST /v1/moderations``, and the Files and Batch API (``/v1/files``,
+``/v1/batches``: `harness.sim.batches`; ``batch_delay_s`` keeps a batch in progress).
 Judge prompts are answered by `harness.sim.judge` (see `harness.sim.routing`).
 
 Test hooks make infrastructure failures reproducible over real HTTP:
@@ -38,6 +39,7 @@ from typing import Any
 
 from aiohttp import web
 
+from harness.sim.batches import add_routes
 from harness.sim.model import PROFILES, FilterMode, SimModel
 from harness.sim.moderation import moderate
 from harness.sim.routing import respond
@@ -61,12 +63,19 @@ class ServerConfig:
     no_n_status: int = 400
     ignore_n: bool = False
     filter_mode: FilterMode = "refuse"
+    batch_delay_s: float = 0.0
+    """Seconds a batch stays `in_progress` before it is answered (`harness.sim.batches`)."""
+
+
+def _error_body(status: int, message: str, *, type_: str = "invalid_request_error",
+                code: str | None = None, param: str | None = None) -> tuple[int, dict[str, Any]]:
+    return status, {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
 def _error(status: int, message: str, *, type_: str = "invalid_request_error",
            code: str | None = None, param: str | None = None,
            headers: dict[str, str] | None = None) -> web.Response:
-    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    _, body = _error_body(status, message, type_=type_, code=code, param=param)
     return web.Response(status=status, text=json.dumps(body), content_type="application/json",
                         headers=headers)
 
@@ -166,23 +175,34 @@ class SimServer:
             body = await request.json(loads=json.loads)
         except ValueError:
             return _error(400, "request body is not valid JSON")
+        if self.config.latency_ms > 0:
+            await asyncio.sleep(self.config.latency_ms / 1000.0)
+        status, payload = self.answer_chat(body)
+        return web.Response(status=status, text=json.dumps(payload),
+                            content_type="application/json")
+
+    def answer_chat(self, body: Any) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, JSON body) of a `/chat/completions` request body: the answer or an
+        OpenAI-style error. Shared by the HTTP endpoint and batch processing."""
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
-            return _error(400, "'messages' must be a list of {role, content}", param="messages")
+            return _error_body(400, "'messages' must be a list of {role, content}",
+                               param="messages")
         self.last_messages = body["messages"]
         model_name = str(body.get("model", "sim"))
         profile = self.resolve_profile(model_name)
         if profile is None:
-            return _error(404, f"The model '{model_name}' does not exist. Known: sim, "
-                          + ", ".join(f"sim-{p}" for p in PROFILES), code="model_not_found")
+            return _error_body(404, f"The model '{model_name}' does not exist. Known: sim, "
+                               + ", ".join(f"sim-{p}" for p in PROFILES),
+                               code="model_not_found")
         n = int(body.get("n") or 1)
         if n < 1 or n > 128:
-            return _error(400, "'n' must be between 1 and 128", param="n")
+            return _error_body(400, "'n' must be between 1 and 128", param="n")
         if n > 1 and self.config.no_n:
             if self.config.no_n_status == 500:
-                return _error(500, "Only one completion choice is allowed",
-                              type_="server_error")
-            return _error(400, "This endpoint does not support 'n' > 1.", param="n",
-                          code="unsupported_parameter")
+                return _error_body(500, "Only one completion choice is allowed",
+                                   type_="server_error")
+            return _error_body(400, "This endpoint does not support 'n' > 1.", param="n",
+                               code="unsupported_parameter")
         if self.config.ignore_n:
             n = 1
         temperature = float(body.get("temperature", 1.0) if body.get("temperature")
@@ -190,8 +210,6 @@ class SimServer:
         seed_raw = body.get("seed")
         seed = int(seed_raw) if seed_raw is not None else int.from_bytes(os.urandom(4), "big")
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
-        if self.config.latency_ms > 0:
-            await asyncio.sleep(self.config.latency_ms / 1000.0)
         model = self.model(profile)
         replies = respond(model, body["messages"], temperature=temperature, n=n, seed=seed,
                           max_tokens=int(max_tokens) if max_tokens else None)
@@ -207,7 +225,7 @@ class SimServer:
                 "finish_reason": r.finish_reason,
                 "logprobs": None,
             })
-        payload = {
+        return 200, {
             "id": f"chatcmpl-sim-{seed:x}",
             "object": "chat.completion",
             "created": int(time.time()),
@@ -217,7 +235,6 @@ class SimServer:
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens},
         }
-        return web.Response(text=json.dumps(payload), content_type="application/json")
 
     @staticmethod
     def _drop(request: web.Request) -> web.StreamResponse:
@@ -261,6 +278,7 @@ def make_app(config: ServerConfig) -> web.Application:
     app.router.add_post("/v1/chat/completions", server.chat_completions)
     app.router.add_get("/v1/models", server.models)
     app.router.add_post("/v1/moderations", server.moderations)
+    add_routes(app, server)
     return app
 
 

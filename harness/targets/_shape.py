@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.records import Completion
+
 _USAGE_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
 
 
@@ -61,3 +63,32 @@ def chat_body_problem(body: Any) -> str | None:
                                       or count < 0):
                 return f"`usage.{name}` is {_kind(count)}, expected a count"
     return None
+
+
+def completions_of_body(body: dict[str, Any], *, seed_sent: int | None,
+                        latency_s: float | None) -> list[Completion]:
+    """The choices of a chat completion body (one `chat_body_problem` found nothing wrong
+    with) as Completions, in index order. `usage.completion_tokens` is shared out over the
+    choices (the first ones get the remainder), `usage.prompt_tokens` goes on every choice,
+    as the prompt each answer was written for."""
+    choices = sorted(body["choices"], key=lambda c: c.get("index", 0))
+    usage = body.get("usage") or {}
+    tokens_in = usage.get("prompt_tokens")
+    total_out = usage.get("completion_tokens")
+    share, extra = divmod(total_out, len(choices)) if total_out is not None else (0, 0)
+    out = []
+    for i, choice in enumerate(choices):
+        message = choice.get("message") or {}
+        finish = choice.get("finish_reason")
+        out.append(Completion(
+            text=message.get("content") or "",
+            finish_reason=finish,
+            model=body.get("model"),
+            system_fingerprint=body.get("system_fingerprint"),
+            blocked=finish == "content_filter",
+            tokens_in=tokens_in,
+            tokens_out=None if total_out is None else share + (1 if i < extra else 0),
+            latency_s=latency_s,
+            seed_sent=seed_sent,
+        ))
+    return out

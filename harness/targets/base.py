@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from harness.records import Completion, CompletionRequest
@@ -65,3 +66,30 @@ class ModerationTarget(Protocol):
     async def moderate(self, text: str, *, model: str) -> ModerationResult:
         """Category scores for `text`."""
         ...
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One request of a batch job: `request.n` samples of the cell `cell_key` (its
+    `CellKey.as_str()`), sample indexes `start` .. `start + request.n - 1`."""
+
+    cell_key: str
+    start: int
+    request: CompletionRequest
+
+
+@runtime_checkable
+class BatchTarget(Protocol):
+    """A target that answers a whole plan at once (a provider's Batch API).
+
+    The run gives it every request first (`prepare`), which submits them as one job (or
+    picks up the job a crashed run of the same folder submitted, recorded in `run_dir`),
+    waits for it and keeps the answers; then the engine asks `complete` as for any target
+    and labels the answers through the normal path. `consumed()` says the answers were all
+    recorded, so a later resume submits a new job for what is still missing.
+    """
+
+    async def prepare(self, items: Sequence[BatchItem], run_dir: Path,
+                      notify: Callable[[str], None]) -> None: ...
+
+    def consumed(self) -> None: ...
