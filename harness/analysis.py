@@ -27,14 +27,16 @@ from harness.stats import binomial_interval, exact_binomial_pvalue
 from harness.stats.clustered import worst_cluster_bound
 from harness.stats.multiplicity import benjamini_hochberg, holm
 from harness.store import SCHEMA_VERSION
-from harness.suites import Suite
+from harness.suites import Price, Suite
 from harness.summary import (
+    CostEstimate,
     ErrorCounts,
     FixedSuiteTest,
     GroupRow,
     ProbeFlag,
     RunSummary,
     SequentialBounds,
+    TokenUsage,
     VerdictBasis,
 )
 from harness.tally import CellCounts, Tally
@@ -80,7 +82,9 @@ def _group_row(by: str, key: str, cells: list[CellCounts], confidence_level: flo
         rate=n_harmful / scored if scored else None, ci_low=low, ci_high=high,
         method=DISPLAY_METHOD, n_probes=len({c.probe_id for c in cells}),
         n_flagged_by=_flagged(cells), n_unclear=sum(c.n_unclear for c in cells),
-        n_labelled_by=labelled, label_quantity=label_quantity(labelled, cells))
+        n_labelled_by=labelled, label_quantity=label_quantity(labelled, cells),
+        tokens_in=sum(c.tokens_in for c in cells), tokens_out=sum(c.tokens_out for c in cells),
+        n_without_usage=sum(c.n_without_usage for c in cells))
 
 
 def gated_cell_groups(cells: Iterable[CellCounts]) -> dict[str, list[CellCounts]]:
@@ -305,6 +309,10 @@ def summarize(tally: Tally, suite: Suite, manifest: Mapping[str, Any]) -> RunSum
                                 [r.n_scored for r in harm_probes], conf,
                                 ids=[r.key for r in harm_probes]) if harm_probes else None
     rows = [*groups, *probe_rows]
+    tokens = token_usage(cells, suite.price)
+    if suite.price is not None:
+        rows = [replace(r, cost=round(sum(suite.price.cost(r.tokens_in, r.tokens_out)), 6))
+                for r in rows]
     sequential = manifest.get("sequential")
     if sequential is not None:
         rows = [_apply_sequential(r, sequential) for r in rows]
@@ -326,7 +334,23 @@ def summarize(tally: Tally, suite: Suite, manifest: Mapping[str, Any]) -> RunSum
         errors=ErrorCounts(tally.n_error, tally.n, error_share, suite.max_error_rate,
                            dict(sorted(tally.detector_errors.items()))),
         models=dict(tally.models), system_fingerprints=dict(tally.fingerprints),
-        sequential=sequential)
+        sequential=sequential, tokens=tokens)
+
+
+def token_usage(cells: Iterable[CellCounts], price: Price | None) -> TokenUsage:
+    """The run's tokens over every cell (over-refusal controls too: they are billed), and
+    their estimated cost at `price`."""
+    cells = list(cells)
+    tokens_in = sum(c.tokens_in for c in cells)
+    tokens_out = sum(c.tokens_out for c in cells)
+    answered = sum(c.n - c.n_error - c.n_blocked for c in cells)
+    cost = None
+    if price is not None:
+        cost_in, cost_out = price.cost(tokens_in, tokens_out)
+        cost = CostEstimate(price.currency, price.per_1k_in, price.per_1k_out, cost_in,
+                            cost_out)
+    return TokenUsage(tokens_in, tokens_out, answered,
+                      sum(c.n_without_usage for c in cells), cost)
 
 
 def _apply_sequential(row: GroupRow, sequential: Mapping[str, Any]) -> GroupRow:

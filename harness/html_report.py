@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.report import OUTCOME_SENTENCES, conf_pct, pct, truncation_lines
+from harness.report import OUTCOME_SENTENCES, conf_pct, pct, tokens_line, truncation_lines
 
 TEMPLATE = "report.html.j2"
 
@@ -194,6 +194,7 @@ def render_html(summary: Mapping[str, Any], *, cells: Iterable[Any] | None = Non
         models=summary.get("models") or {}, outputs=list(outputs) if outputs else None,
         notes=[line.removeprefix("- ").replace("`", "")
                for line in truncation_lines(groups)],
+        tokens=(tokens_line(summary) or "").replace("`", "") or None,
     ))
 
 

@@ -144,3 +144,49 @@ def plan_work(cells: Sequence[Cell], samples: int, batch_n: int | Callable[[], i
                 run_start = None
         if run_start is not None:
             yield WorkItem(cell, run_start, run_len)
+
+
+# --------------------------------------------------------------------------- requests and tokens
+
+CHARS_PER_TOKEN = 4
+"""About four characters of English text a token (OpenAI's rule of thumb, "What are tokens
+and how to count them?"); a planning figure, not the tokenizer's count."""
+
+
+@dataclass(frozen=True)
+class RequestEstimate:
+    """What a plan asks of the target before anything is sent (`harness plan SUITE`)."""
+
+    cells: int
+    samples: int
+    requests: int
+    n_per_request: int
+    tokens_in: int
+    """Estimated prompt tokens: the conversation's characters / CHARS_PER_TOKEN, once per
+    request."""
+    max_tokens_out: int
+    """At most: samples x max_tokens (answers stop earlier as a rule)."""
+
+    def to_dict(self) -> dict[str, int]:
+        return {"cells": self.cells, "samples": self.samples, "requests": self.requests,
+                "n_per_request": self.n_per_request, "tokens_in_estimated": self.tokens_in,
+                "max_tokens_out": self.max_tokens_out}
+
+
+def estimate_requests(cells: Sequence[Cell], samples: int, max_tokens: int,
+                      n_per_request: int = MAX_BATCH_N) -> RequestEstimate:
+    """Requests and tokens of a plan of `samples` per cell, `n_per_request` choices a request
+    (1 for endpoints without `n`). The engine sends the plan's first request with 2 samples
+    alone (to learn whether the endpoint takes `n`), which is one request more."""
+    per_cell = -(-samples // n_per_request)
+    split_first = bool(cells) and min(samples, n_per_request) > 2
+
+    def prompt_tokens(cell: Cell) -> int:
+        return sum(len(m.content) for m in cell.messages) // CHARS_PER_TOKEN + 1
+
+    tokens_in = sum(prompt_tokens(c) for c in cells) * per_cell
+    if split_first:
+        tokens_in += prompt_tokens(cells[0])
+    requests = len(cells) * per_cell + int(split_first)
+    return RequestEstimate(len(cells), len(cells) * samples, requests, n_per_request,
+                           tokens_in, len(cells) * samples * max_tokens)

@@ -146,6 +146,24 @@ def truncation_lines(groups: Sequence[Mapping[str, Any]]) -> list[str]:
             "says before the cut; raise `max_tokens` in the suite if that matters."]
 
 
+def tokens_line(summary: Mapping[str, Any]) -> str | None:
+    """"Tokens: 12,300 in, 4,100 out; estimated cost 0.0043 USD (...)", or None when the
+    summary has no token counts (written before they were counted)."""
+    t = summary.get("tokens")
+    if not t:
+        return None
+    line = f"Tokens: {t['in']:,} in, {t['out']:,} out"
+    cost = t.get("cost")
+    if cost:
+        line += (f"; estimated cost {cost['total']:.4g} {cost['currency']} "
+                 f"({cost['per_1k_in']:g} in / {cost['per_1k_out']:g} out per 1,000 tokens)")
+    if t.get("n_without_usage"):
+        line += f" ({t['note']})"
+    elif not t["in"] and not t["out"] and t.get("n_answered"):
+        line += " (the endpoint reported no usage)"
+    return line
+
+
 def render_markdown(summary: Mapping[str, Any]) -> str:
     """The run's report.md."""
     conf = summary["confidence_level"]
@@ -165,6 +183,9 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
               f"{pct(summary['errors']['max_error_rate'])}"
               + _unclear_clause(summary) + _detector_error_clause(summary) + ")",
               f"- Started {summary.get('started')}, finished {summary.get('finished')}"]
+    tokens = tokens_line(summary)
+    if tokens:
+        lines.append(f"- {tokens}")
     lines += [*truncation_lines(groups), ""]
     gated = [g for g in groups if "max_rate" in g]
     if gated:
@@ -279,6 +300,9 @@ def render_console(summary: Mapping[str, Any]) -> str:
         out.append("note: " + ", ".join(rule_only) + ": rule labels only, so the rate is a "
                    "non-refusal rate, an upper bound on harm (add a judge or a calibration "
                    "for a harm label; see report.md)")
+    tokens = tokens_line(summary)
+    if tokens:
+        out.append(tokens[0].lower() + tokens[1:])
     out.append(f"outcome: {summary['outcome'].upper()}  "
                f"({OUTCOME_SENTENCES.get(summary['outcome'], '')})")
     return "\n".join(out)

@@ -47,7 +47,7 @@ from harness.store import (
     write_json,
     write_private_text,
 )
-from harness.suites import Suite, load_suite
+from harness.suites import Price, Suite, load_suite
 from harness.tally import Tally, tally_samples
 from harness.targets import make_target, target_spec
 from harness.targets.base import BatchTarget, Target
@@ -149,6 +149,7 @@ def _manifest(suite: Suite, options: RunOptions, target: Target, run_id: str,
             "max_samples": options.max_samples,
             "base_url": _scrub(options.base_url),
             "api_key_env": options.api_key_env,
+            "price": suite.price.to_dict() if suite.price else None,
         },
         "planned_samples": n_cells * suite.samples,
         "started": started,
@@ -327,6 +328,9 @@ def finish_run(suite: Suite, run_dir: Path, manifest: dict[str, Any], tally: Tal
         run_summary = replace(run_summary,
                               corrected=corrected_rates(run_summary.to_dict(), calibration))
     summary = run_summary.to_dict()
+    manifest["tokens"] = {**summary["tokens"], "by_category": {
+        g.key: {"in": g.tokens_in, "out": g.tokens_out} for g in run_summary.groups
+        if g.by == "category"}}
     manifest["status"] = "finished"
     manifest["outcome"] = run_summary.outcome
     write_json(run_dir / MANIFEST, manifest)
@@ -422,9 +426,12 @@ def stored_suite(run_dir: Path, manifest: dict[str, Any], action: str) -> Suite:
                          f"(sha256 differs); to {action} would mix two suites. Start a new run "
                          "instead.")
     s = manifest["settings"]
+    price = s.get("price")
     return replace(suite, samples=s["samples"], temperatures=tuple(s["temperatures"]),
                    seed=s["seed"], concurrency=s.get("concurrency"),
-                   confidence_level=s["confidence_level"])
+                   confidence_level=s["confidence_level"],
+                   price=Price(price["per_1k_in"], price["per_1k_out"], price["currency"])
+                   if price else suite.price)
 
 
 def resume_run(run_dir: str | Path, options: RunOptions | None = None, *,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.errors import UsageError
-from harness.suites import Suite
+from harness.suites import Price, Suite
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,8 @@ class Overrides:
     seed: int | None = None
     concurrency: int | None = None
     confidence_level: float | None = None
+    price_per_1k_in: float | None = None
+    price_per_1k_out: float | None = None
 
 
 _ENV = {
@@ -32,6 +34,8 @@ _ENV = {
     "seed": "HARNESS_SEED",
     "concurrency": "HARNESS_CONCURRENCY",
     "confidence_level": "HARNESS_CONFIDENCE",
+    "price_per_1k_in": "HARNESS_PRICE_PER_1K_IN",
+    "price_per_1k_out": "HARNESS_PRICE_PER_1K_OUT",
 }
 
 
@@ -70,6 +74,8 @@ def env_overrides(environ: Mapping[str, str] | None = None) -> Overrides:
             "temperatures", lambda s: parse_temperatures(s, "HARNESS_TEMPERATURES")),
         seed=get("seed", int), concurrency=get("concurrency", int),
         confidence_level=get("confidence_level", float),
+        price_per_1k_in=get("price_per_1k_in", float),
+        price_per_1k_out=get("price_per_1k_out", float),
     )
 
 
@@ -94,5 +100,26 @@ def apply_overrides(suite: Suite, *layers: Overrides) -> Suite:
                 raise UsageError(f"confidence level must be in (0, 1), got "
                                  f"{layer.confidence_level}")
             changes["confidence_level"] = layer.confidence_level
+        price = _price(suite.price, layer.price_per_1k_in, layer.price_per_1k_out)
+        if price is not None:
+            changes["price"] = price
         suite = replace(suite, **changes)
     return suite
+
+
+def _price(current: Price | None, per_1k_in: float | None,
+           per_1k_out: float | None) -> Price | None:
+    """The price after a layer's --price-per-1k-in/--price-per-1k-out (None: unchanged)."""
+    if per_1k_in is None and per_1k_out is None:
+        return None
+    for name, value in (("--price-per-1k-in", per_1k_in), ("--price-per-1k-out", per_1k_out)):
+        if value is not None and not value >= 0:
+            raise UsageError(f"{name} {value!r} must be a number >= 0 (price of 1,000 tokens)")
+    if current is None and (per_1k_in is None or per_1k_out is None):
+        missing = "--price-per-1k-out" if per_1k_out is None else "--price-per-1k-in"
+        raise UsageError(f"a cost estimate needs both prices: add {missing} (0 when that side "
+                         "is free), or set price: {per_1k_in: ..., per_1k_out: ...} in the "
+                         "suite")
+    base = current or Price(0.0, 0.0)
+    return Price(base.per_1k_in if per_1k_in is None else per_1k_in,
+                 base.per_1k_out if per_1k_out is None else per_1k_out, base.currency)

@@ -109,6 +109,12 @@ class GroupRow:
     label_quantity: str = "harm"
     """What "harmful" counts here: "harm", "non-refusal" (only rule detectors label the
     group: an upper bound on harm) or "refusal" (over-refusal controls)."""
+    tokens_in: int = 0
+    tokens_out: int = 0
+    n_without_usage: int = 0
+    """Answered samples whose answer came without token counts."""
+    cost: float | None = None
+    """Estimated cost of the group's tokens at the run's price (None without a price)."""
 
     @property
     def gated(self) -> bool:
@@ -124,7 +130,11 @@ class GroupRow:
             "ci_low": self.ci_low, "ci_high": self.ci_high, "method": self.method,
             "n_probes": self.n_probes, "n_labelled_by": dict(self.n_labelled_by),
             "label_quantity": self.label_quantity, "n_flagged_by": dict(self.n_flagged_by),
+            "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
+            "n_without_usage": self.n_without_usage,
         }
+        if self.cost is not None:
+            d["cost"] = self.cost
         if self.category is not None:
             d["category"] = self.category
         if self.gate is not None:
@@ -180,6 +190,60 @@ class ErrorCounts:
 
 
 @dataclass(frozen=True)
+class CostEstimate:
+    """Tokens times a price table: an estimate (the provider's invoice is what counts)."""
+
+    currency: str
+    per_1k_in: float
+    per_1k_out: float
+    cost_in: float
+    cost_out: float
+
+    @property
+    def total(self) -> float:
+        return self.cost_in + self.cost_out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"estimated": True, "currency": self.currency, "per_1k_in": self.per_1k_in,
+                "per_1k_out": self.per_1k_out, "in": round(self.cost_in, 6),
+                "out": round(self.cost_out, 6), "total": round(self.total, 6)}
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    """The tokens of a run, from the `usage` the endpoint reported with each answer."""
+
+    tokens_in: int
+    tokens_out: int
+    n_answered: int
+    """Samples with an answer whose tokens could be counted (not errors or blocks)."""
+    n_without_usage: int
+    """Of those, answers that came without token counts: the totals are then lower bounds."""
+    cost: CostEstimate | None = None
+
+    @property
+    def note(self) -> str | None:
+        """What the totals do not cover, or None when every answer reported its usage."""
+        if not self.n_without_usage:
+            return None
+        return (f"{self.n_without_usage:,} of {self.n_answered:,} answers came without token "
+                "counts (no `usage` in the endpoint's answer): the totals are lower bounds")
+
+    def to_dict(self) -> dict[str, Any]:
+        """As summary.json and manifest.json write it."""
+        d: dict[str, Any] = {"in": self.tokens_in, "out": self.tokens_out,
+                             "total": self.tokens_in + self.tokens_out,
+                             "n_answered": self.n_answered,
+                             "n_without_usage": self.n_without_usage,
+                             "complete": self.n_without_usage == 0, "note": self.note,
+                             "source": "usage reported by the endpoint; prompt tokens counted "
+                                       "once per request"}
+        if self.cost is not None:
+            d["cost"] = self.cost.to_dict()
+        return d
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """What a run found; `to_dict()` is summary.json (contract in DESIGN.md)."""
 
@@ -201,6 +265,7 @@ class RunSummary:
     system_fingerprints: Mapping[str, int]
     sequential: Mapping[str, Any] | None = None
     corrected: Sequence[Mapping[str, Any]] | None = None
+    tokens: TokenUsage | None = None
 
     @property
     def overall(self) -> GroupRow:
@@ -228,4 +293,6 @@ class RunSummary:
             d["sequential"] = self.sequential
         if self.corrected is not None:
             d["corrected"] = list(self.corrected)
+        if self.tokens is not None:
+            d["tokens"] = self.tokens.to_dict()
         return d

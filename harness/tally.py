@@ -48,6 +48,30 @@ class CellCounts:
     labelled: dict[str, int] = field(default_factory=dict)
     """Scored samples (harmful or safe) each detector labelled without error: a
     calibration of one detector corrects only groups that detector labels throughout."""
+    tokens_in: int = 0
+    """Prompt tokens the endpoint reported, once per request (`add_tokens`)."""
+    tokens_out: int = 0
+    """Completion tokens the endpoint reported for this cell's answers."""
+    n_without_usage: int = 0
+    """Answered samples whose answer came without token counts (`usage` missing)."""
+
+    def add_tokens(self, rec: dict[str, Any]) -> None:
+        """Count one record's tokens. The prompt is billed once per request: with `n`
+        choices in one request every choice carries the request's `prompt_tokens`, so
+        they are counted on the choice whose seed is the one sent (its first sample), or
+        on every record that has no `seed_sent`."""
+        out = rec.get("tokens_out")
+        if out is None:
+            # Errors and content-filter blocks usually come without an answer to count;
+            # a text answer without counts is usage the endpoint did not report.
+            if rec.get("outcome") not in ("error", "blocked"):
+                self.n_without_usage += 1
+        else:
+            self.tokens_out += int(out)
+        prompt = rec.get("tokens_in")
+        sent = rec.get("seed_sent")
+        if prompt is not None and (sent is None or sent == rec.get("seed")):
+            self.tokens_in += int(prompt)
 
     @property
     def n_scored(self) -> int:
@@ -110,6 +134,7 @@ class Tally:
             else:
                 cc.seen.add(digest)
         cc.add(outcome)
+        cc.add_tokens(rec)
         if rec.get("finish_reason") == "length":
             cc.n_truncated += 1
         scored = rec["outcome"] in ("harmful", "safe")

@@ -152,7 +152,8 @@ def test_probe_rows_carry_category_and_flags_only_when_they_apply() -> None:
     d = summarize(t, suite({"overall": 0.05}), {"run_id": "r"}).to_dict()
     probes = {g["key"]: g for g in d["groups"] if g["by"] == "probe"}
     assert probes["a"]["flagged"] is True and probes["b"]["flagged"] is False
-    assert list(probes["a"])[-6:] == ["n_flagged_by", "category", "flag_p_value",
+    assert list(probes["a"])[-9:] == ["n_flagged_by", "tokens_in", "tokens_out",
+                                      "n_without_usage", "category", "flag_p_value",
                                       "flag_p_adjusted", "flagged", "flag_correction"]
     contexts = [g for g in d["groups"] if g["by"] == "context"]
     assert contexts and all("verdict" not in g and "category" not in g for g in contexts)

@@ -1,4 +1,5 @@
-"""`harness plan`: how many samples are needed to show a rate is below a maximum."""
+"""`harness plan`: how many samples are needed to show a rate is below a maximum, and
+(`harness plan SUITE`) how many requests and tokens a suite's plan needs."""
 
 from __future__ import annotations
 
@@ -24,9 +25,14 @@ def _rate(text: str) -> float:
 def register(subparsers: Any) -> None:
     """Add the `plan` subcommand."""
     p = subparsers.add_parser(
-        "plan", help="samples needed to show a harmful-output rate is below a maximum",
-        description="Exact binomial sample-size planning for a one-sided threshold gate.")
-    p.add_argument("--max-rate", type=_rate, required=True, help="threshold, e.g. 0.01 or 1%%")
+        "plan", help="samples needed to show a rate is below a maximum; requests and tokens "
+                     "of a suite",
+        description="Exact binomial sample-size planning for a one-sided threshold gate "
+                    "(--max-rate); with SUITE, the requests and (estimated) tokens and cost "
+                    "its plan needs, without sending anything.")
+    p.add_argument("suite", nargs="?", default=None, metavar="SUITE",
+                   help="suite file: print the requests, tokens and cost its plan needs")
+    p.add_argument("--max-rate", type=_rate, default=None, help="threshold, e.g. 0.01 or 1%%")
     p.add_argument("--expected-rate", type=_rate, default=None,
                    help="true rate you expect (default: plan for zero harmful samples)")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence level (0.95)")
@@ -38,6 +44,15 @@ def register(subparsers: Any) -> None:
                    help="samples per probe (with --icc): report probes needed")
     g.add_argument("--clusters", type=int, default=None,
                    help="number of probes (with --icc): report samples per probe needed")
+    p.add_argument("--samples", type=int, default=None, metavar="N",
+                   help="with SUITE: samples per cell (default: the suite's)")
+    p.add_argument("--no-n", action="store_true",
+                   help="with SUITE: one sample a request (endpoints without `n`, e.g. "
+                        "llama.cpp); default: up to 50 a request")
+    p.add_argument("--price-per-1k-in", type=float, default=None, metavar="PRICE",
+                   help="with SUITE: price of 1,000 prompt tokens (or the suite's price:)")
+    p.add_argument("--price-per-1k-out", type=float, default=None, metavar="PRICE",
+                   help="with SUITE: price of 1,000 completion tokens")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.set_defaults(func=run)
 
@@ -77,8 +92,59 @@ def describe(plan: SamplePlan) -> str:
     return "\n".join(lines)
 
 
+def request_plan(args: argparse.Namespace) -> dict[str, Any]:
+    """The requests, tokens and cost of SUITE's plan (nothing is sent)."""
+    from harness.plan import MAX_BATCH_N, estimate_requests, plan_cells
+    from harness.settings import Overrides, apply_overrides, env_overrides
+    from harness.suites import load_suite
+
+    if args.samples is not None and args.samples < 1:
+        raise UsageError(f"--samples must be at least 1, got {args.samples}")
+    suite = apply_overrides(load_suite(args.suite), env_overrides(), Overrides(
+        samples=args.samples, price_per_1k_in=args.price_per_1k_in,
+        price_per_1k_out=args.price_per_1k_out))
+    estimate = estimate_requests(plan_cells(suite), suite.samples, suite.max_tokens,
+                                 1 if args.no_n else MAX_BATCH_N)
+    out: dict[str, Any] = {"suite": suite.name, **estimate.to_dict(),
+                           "max_tokens": suite.max_tokens,
+                           "tokens_in_method": "characters / 4, once per request"}
+    if suite.price is not None:
+        cost_in, cost_out = suite.price.cost(estimate.tokens_in, estimate.max_tokens_out)
+        out["cost"] = {"estimated": True, "currency": suite.price.currency,
+                       "per_1k_in": suite.price.per_1k_in,
+                       "per_1k_out": suite.price.per_1k_out, "in": round(cost_in, 6),
+                       "max_out": round(cost_out, 6), "max_total": round(cost_in + cost_out, 6)}
+    return out
+
+
+def describe_requests(d: dict[str, Any]) -> str:
+    """Human sentences for a suite's request plan."""
+    per = ("one sample a request" if d["n_per_request"] == 1 else
+           f"up to {d['n_per_request']} samples a request")
+    lines = [f"Suite {d['suite']}: {d['cells']:,} cells, {d['samples']:,} samples in "
+             f"{d['requests']:,} requests ({per}).",
+             f"Tokens: about {d['tokens_in_estimated']:,} prompt tokens (estimated at 4 "
+             f"characters a token), at most {d['max_tokens_out']:,} completion tokens "
+             f"({d['samples']:,} x max_tokens {d['max_tokens']:,})."]
+    cost = d.get("cost")
+    if cost:
+        lines.append(f"Estimated cost: at most {cost['max_total']:.4g} {cost['currency']} "
+                     f"(prompt about {cost['in']:.4g}, completions at most "
+                     f"{cost['max_out']:.4g}; {cost['per_1k_in']:g} in / "
+                     f"{cost['per_1k_out']:g} out per 1,000 tokens). With openai-batch, "
+                     "give the batch price (50% of the synchronous one at OpenAI).")
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     """Handler: print the plan; 0 on success, UsageError (exit 2) on bad input."""
+    if args.suite is None and args.max_rate is None:
+        raise UsageError("give --max-rate RATE (samples needed for a gate) or a SUITE "
+                         "(requests and tokens of its plan), e.g. harness plan --max-rate 1%")
+    if args.suite is not None and args.max_rate is None:
+        d = request_plan(args)
+        print(json.dumps(d, indent=2) if args.json else describe_requests(d))
+        return EXIT_HOLDS
     # Imported here: scipy costs about a second, which every other command would pay
     # while the parser is built.
     from harness.stats.planning import cluster_plan, plan_samples
@@ -96,8 +162,13 @@ def run(args: argparse.Namespace) -> int:
                                 clusters=args.clusters)
     except StatsInputError as exc:
         raise UsageError(f"plan: {exc}") from None
+    requests = request_plan(args) if args.suite is not None else None
     if args.json:
-        print(json.dumps(plan.to_dict(), indent=2))
+        doc = plan.to_dict() if requests is None else {"plan": plan.to_dict(),
+                                                       "requests": requests}
+        print(json.dumps(doc, indent=2))
     else:
         print(describe(plan))
+        if requests is not None:
+            print(describe_requests(requests))
     return EXIT_HOLDS

@@ -50,6 +50,11 @@ def register(sub: Any) -> None:
                    help="requests in flight (default 16)")
     p.add_argument("--confidence", type=float, default=None, metavar="LEVEL",
                    help="confidence level, e.g. 0.95")
+    p.add_argument("--price-per-1k-in", type=float, default=None, metavar="PRICE",
+                   help="price of 1,000 prompt tokens, for the cost estimate (or suite "
+                        "price:, $HARNESS_PRICE_PER_1K_IN); openai-batch: give the batch price")
+    p.add_argument("--price-per-1k-out", type=float, default=None, metavar="PRICE",
+                   help="price of 1,000 completion tokens (or $HARNESS_PRICE_PER_1K_OUT)")
     p.add_argument("--as-of", default=None, metavar="YYYY-MM-DD",
                    help="run date for date-dependent targets (sim:drifting) and backfills")
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
@@ -93,7 +98,9 @@ def run_options_from_args(args: argparse.Namespace) -> Any:
         base_url=args.base_url or os.environ.get("HARNESS_BASE_URL"),
         api_key_env=args.api_key_env,
         overrides=Overrides(samples=args.samples, temperatures=temps, seed=args.seed,
-                            concurrency=args.concurrency, confidence_level=args.confidence),
+                            concurrency=args.concurrency, confidence_level=args.confidence,
+                            price_per_1k_in=args.price_per_1k_in,
+                            price_per_1k_out=args.price_per_1k_out),
         as_of=parse_as_of(args.as_of),
         run_id=args.run_id,
         progress=False if args.quiet else None,
@@ -199,6 +206,9 @@ def _check_resume_flags(args: argparse.Namespace) -> None:
     if args.sequential and not s.get("sequential"):
         changed.append("--sequential (the run samples a fixed plan)")
     differs("--max-samples", args.max_samples, s.get("max_samples"))
+    price = s.get("price") or {}
+    differs("--price-per-1k-in", args.price_per_1k_in, price.get("per_1k_in"))
+    differs("--price-per-1k-out", args.price_per_1k_out, price.get("per_1k_out"))
     shard = m.get("shard")
     differs("--shard", args.shard, f"{shard['index']}/{shard['count']}" if shard else None)
     if changed:

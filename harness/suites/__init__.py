@@ -10,7 +10,7 @@ Public surface::
     check_suite_file(path) -> (Suite | None, [Problem])
     parse_suite(raw, lines, file, base, content=b"") -> (Suite | None, [Problem])
     validate_files(paths) -> [Problem]             (suites and probe files, nothing run)
-    Suite, GatePolicy, DEFAULTS, STORAGE_MODES
+    Suite, GatePolicy, Price, DEFAULTS, STORAGE_MODES
 
 Private machinery: `_model` (the records and defaults), `_yaml` (YAML with lines),
 `_fields` (checks of single fields), `_load` (whole suites and files).
@@ -30,7 +30,7 @@ from harness.suites._load import _GATE_METHODS as _GATE_METHODS
 from harness.suites._load import _MULTIPLICITY as _MULTIPLICITY
 from harness.suites._load import _SUITE_KEYS as _SUITE_KEYS
 from harness.suites._load import check_suite_file, load_suite, parse_suite, validate_files
-from harness.suites._model import DEFAULTS, STORAGE_MODES, GatePolicy, Suite
+from harness.suites._model import DEFAULTS, STORAGE_MODES, GatePolicy, Price, Suite
 from harness.suites._yaml import _construct as _construct
 from harness.suites._yaml import _read_yaml as _read_yaml
 from harness.suites._yaml import _scalar as _scalar
@@ -39,6 +39,7 @@ __all__ = [
     "DEFAULTS",
     "STORAGE_MODES",
     "GatePolicy",
+    "Price",
     "Suite",
     "check_suite_file",
     "load_suite",

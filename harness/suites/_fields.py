@@ -16,6 +16,7 @@ from harness import taxonomy
 from harness.errors import Problem
 from harness.probes import check_probe_file, parse_messages
 from harness.records import Context, Message, Probe
+from harness.suites._model import Price
 
 
 class _Checker:
@@ -186,6 +187,34 @@ def _parse_max_rate(ck: _Checker, raw: Any, deployment: str) -> dict[str, float]
             continue
         rates[str(k)] = float(v)
     return rates
+
+
+def _parse_price(ck: _Checker, raw: Any) -> Price | None:
+    """`price: {per_1k_in: 0.00015, per_1k_out: 0.0006, currency: USD}`."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        ck.add(("price",), "must be a mapping {per_1k_in: 0.00015, per_1k_out: 0.0006, "
+               "currency: USD}")
+        return None
+    for k in sorted(set(raw) - {"per_1k_in", "per_1k_out", "currency"}):
+        ck.add(("price", k), "unknown key; use per_1k_in, per_1k_out, currency")
+    values: dict[str, float] = {}
+    for key in ("per_1k_in", "per_1k_out"):
+        v = raw.get(key)
+        if v is None:
+            ck.add(("price", key), "missing: the price of 1,000 tokens (0 when free)")
+        elif isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            ck.add(("price", key), f"{v!r} must be a number >= 0 (price of 1,000 tokens)")
+        else:
+            values[key] = float(v)
+    currency = raw.get("currency", "USD")
+    if not isinstance(currency, str) or not currency.strip():
+        ck.add(("price", "currency"), f"{currency!r} must be a currency name, e.g. USD")
+        currency = "USD"
+    if len(values) < 2:
+        return None
+    return Price(values["per_1k_in"], values["per_1k_out"], currency.strip())
 
 
 def _valid_sample_capture(capture: str) -> bool:

@@ -17,6 +17,7 @@ from harness.suites._fields import (
     _number,
     _parse_context,
     _parse_max_rate,
+    _parse_price,
     _parse_probes,
     _valid_sample_capture,
 )
@@ -29,6 +30,7 @@ _SUITE_KEYS = {
     "name", "description", "deployment", "probes", "contexts", "context_matrix", "temperatures",
     "samples", "max_tokens", "seed", "detectors", "max_rate", "confidence_level",
     "max_error_rate", "gate", "storage", "forensic_capture", "incident", "concurrency",
+    "price",
 }
 
 
@@ -176,6 +178,7 @@ def parse_suite(raw: Any, lines: dict[tuple[Any, ...], int], file: str, base: Pa
         detectors=tuple(detectors), gate=gate, storage=str(storage), forensic_capture=capture,
         incident=freeze(incident) if incident is not None else None,
         sha256=digest.hexdigest(), concurrency=concurrency,
+        price=_parse_price(ck, raw.get("price")),
     )
     if not probes and not any(p.field.startswith("probes") for p in ck.problems):
         ck.add(("probes",), "the selection matches no probe")

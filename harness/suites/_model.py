@@ -36,6 +36,23 @@ class GatePolicy:
 
 
 @dataclass(frozen=True)
+class Price:
+    """What the target charges, per 1,000 tokens, for the cost estimate of a run."""
+
+    per_1k_in: float
+    per_1k_out: float
+    currency: str = "USD"
+
+    def cost(self, tokens_in: int, tokens_out: int) -> tuple[float, float]:
+        """(cost of the prompt tokens, cost of the completion tokens)."""
+        return tokens_in / 1000.0 * self.per_1k_in, tokens_out / 1000.0 * self.per_1k_out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"per_1k_in": self.per_1k_in, "per_1k_out": self.per_1k_out,
+                "currency": self.currency}
+
+
+@dataclass(frozen=True)
 class Suite:
     """A validated suite: what to run and how to judge it."""
 
@@ -59,6 +76,8 @@ class Suite:
     incident: Mapping[str, Any] | None = None
     sha256: str = ""
     concurrency: int | None = None
+    price: Price | None = None
+    """Price per 1,000 tokens for the run's cost estimate (suite `price:`, or flags)."""
 
     def context(self, name: str) -> Context:
         for c in self.contexts:

@@ -21,7 +21,7 @@ import openai
 from harness.errors import UsageError
 from harness.privacy import register_secret, scrub_url
 from harness.records import Completion, CompletionRequest, Message
-from harness.targets._shape import chat_body_problem
+from harness.targets._shape import chat_body_problem, completions_of_body
 from harness.targets.retry import TargetRequestError
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -156,9 +156,9 @@ def read_completions(content: bytes, *, where: str, model: str, seed_sent: int |
     """An answer body -> its choices (at least one) as `Completion`s, in index order.
 
     The latency is the server's own compute time when it reports one, else `attempt_s`
-    (the attempt that answered). Output tokens are split evenly over the choices (usage
-    counts the whole request). A body that is not a chat completion is a
-    `TargetRequestError` naming the field, so the samples become outcome `error`."""
+    (the attempt that answered). Output tokens are shared out over the choices (usage
+    counts the whole request; `completions_of_body`). A body that is not a chat completion
+    is a `TargetRequestError` naming the field, so the samples become outcome `error`."""
     try:
         body = json.loads(content)
         problem = chat_body_problem(body)
@@ -175,25 +175,5 @@ def read_completions(content: bytes, *, where: str, model: str, seed_sent: int |
             f"with at least one choice (model {model!r}); check --base-url"
         ) from None
     latency = server_seconds(body)
-    if latency is None:
-        latency = attempt_s
-    usage = body.get("usage") or {}
-    tokens_in = usage.get("prompt_tokens")
-    total_out = usage.get("completion_tokens")
-    tokens_out = None if total_out is None else total_out // len(choices)
-    out = []
-    for choice in choices:
-        message = choice.get("message") or {}
-        finish = choice.get("finish_reason")
-        out.append(Completion(
-            text=message.get("content") or "",
-            finish_reason=finish,
-            model=body.get("model"),
-            system_fingerprint=body.get("system_fingerprint"),
-            blocked=finish == "content_filter",
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
-            latency_s=latency,
-            seed_sent=seed_sent,
-        ))
-    return out
+    return completions_of_body(body, seed_sent=seed_sent,
+                               latency_s=attempt_s if latency is None else latency)
