@@ -27,9 +27,8 @@ from harness.stats import binomial_interval, exact_binomial_pvalue
 from harness.stats.clustered import worst_cluster_bound
 from harness.stats.multiplicity import benjamini_hochberg, holm
 from harness.store import SCHEMA_VERSION
-from harness.suites import Price, Suite
+from harness.suites import Suite
 from harness.summary import (
-    CostEstimate,
     ErrorCounts,
     FixedSuiteTest,
     GroupRow,
@@ -309,7 +308,7 @@ def summarize(tally: Tally, suite: Suite, manifest: Mapping[str, Any]) -> RunSum
                                 [r.n_scored for r in harm_probes], conf,
                                 ids=[r.key for r in harm_probes]) if harm_probes else None
     rows = [*groups, *probe_rows]
-    tokens = token_usage(cells, suite.price)
+    tokens = TokenUsage.from_cells(cells, suite.price)
     if suite.price is not None:
         rows = [replace(r, cost=round(sum(suite.price.cost(r.tokens_in, r.tokens_out)), 6))
                 for r in rows]
@@ -335,22 +334,6 @@ def summarize(tally: Tally, suite: Suite, manifest: Mapping[str, Any]) -> RunSum
                            dict(sorted(tally.detector_errors.items()))),
         models=dict(tally.models), system_fingerprints=dict(tally.fingerprints),
         sequential=sequential, tokens=tokens)
-
-
-def token_usage(cells: Iterable[CellCounts], price: Price | None) -> TokenUsage:
-    """The run's tokens over every cell (over-refusal controls too: they are billed), and
-    their estimated cost at `price`."""
-    cells = list(cells)
-    tokens_in = sum(c.tokens_in for c in cells)
-    tokens_out = sum(c.tokens_out for c in cells)
-    answered = sum(c.n - c.n_error - c.n_blocked for c in cells)
-    cost = None
-    if price is not None:
-        cost_in, cost_out = price.cost(tokens_in, tokens_out)
-        cost = CostEstimate(price.currency, price.per_1k_in, price.per_1k_out, cost_in,
-                            cost_out)
-    return TokenUsage(tokens_in, tokens_out, answered,
-                      sum(c.n_without_usage for c in cells), cost)
 
 
 def _apply_sequential(row: GroupRow, sequential: Mapping[str, Any]) -> GroupRow:

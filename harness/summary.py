@@ -10,7 +10,7 @@ each module stays under about 400 lines.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -18,6 +18,8 @@ from typing import Any
 from harness.gating import GateVerdict
 from harness.records import Verdict
 from harness.stats.clustered import WorstCluster
+from harness.suites import Price
+from harness.tally import CellCounts
 
 # Gate fields that summary.json does not take from the gate: the row shows the naive Wilson
 # display interval of all its samples instead.
@@ -220,6 +222,21 @@ class TokenUsage:
     n_without_usage: int
     """Of those, answers that came without token counts: the totals are then lower bounds."""
     cost: CostEstimate | None = None
+
+    @classmethod
+    def from_cells(cls, cells: Iterable[CellCounts], price: Price | None) -> TokenUsage:
+        """The run's tokens over every cell (over-refusal controls too: they are billed),
+        and their estimated cost at `price`."""
+        cells = list(cells)
+        tokens_in = sum(c.tokens_in for c in cells)
+        tokens_out = sum(c.tokens_out for c in cells)
+        cost = None
+        if price is not None:
+            cost_in, cost_out = price.cost(tokens_in, tokens_out)
+            cost = CostEstimate(price.currency, price.per_1k_in, price.per_1k_out, cost_in,
+                                cost_out)
+        return cls(tokens_in, tokens_out, sum(c.n - c.n_error - c.n_blocked for c in cells),
+                   sum(c.n_without_usage for c in cells), cost)
 
     @property
     def note(self) -> str | None:
