@@ -16,7 +16,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from harness.errors import PartialAnswerError
+from harness.errors import PartialAnswerError, UsageError
 from harness.records import CompletionRequest, Message
 from harness.run import RunOptions, resume_run, run_suite
 from harness.sim.batches import BATCHES_KEY, BatchService
@@ -406,3 +406,19 @@ def test_sim_files_and_batches_endpoints_with_the_official_client(sim: ThreadedS
     client.close()
 
 
+
+
+def test_sequential_is_refused_before_anything_is_made(tmp_path: Path) -> None:
+    suite = small_suite(tmp_path, samples=1)
+    with pytest.raises(UsageError, match="--sequential cannot be combined with an "
+                                         "openai-batch target"):
+        run_suite(suite, RunOptions(target="openai-batch:sim", base_url="http://127.0.0.1:9/v1",
+                                    out_dir=tmp_path / "out", sequential=True, progress=False))
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_target_answers_only_prepared_plans() -> None:
+    target = OpenAIBatchTarget("sim", base_url="http://127.0.0.1:9/v1")
+    msgs = (Message("user", "hi"),)
+    with pytest.raises(UsageError, match="answers whole plans"):
+        asyncio.run(target.complete(CompletionRequest(msgs, 0.0, 8, seed=1)))
