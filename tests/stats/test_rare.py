@@ -15,7 +15,16 @@ from harness.stats.clustered import (
     population_pvalue_below,
     population_upper_bound,
 )
-from harness.stats.rare import FADE_END, FADE_START, faded_icc, rare_pvalue, two_point_cdf
+from harness.stats.rare import (
+    FADE_END,
+    FADE_START,
+    _Exceeds,
+    _two_point_cdf_fft,
+    chernoff_cdf_bound,
+    faded_icc,
+    rare_pvalue,
+    two_point_cdf,
+)
 
 
 def _enumerate_cdf(k: int, n: list[int], mu: float, icc: float) -> float:
@@ -114,3 +123,40 @@ def test_rare_pvalue_envelope_covers_every_sub_pattern() -> None:
         kk = k.copy()
         kk[1:1 + drop] = 0
         assert rare_pvalue(kk, n, 0.05, 0.5) <= p + 1e-12
+
+
+@pytest.mark.parametrize("n", [[5, 5, 5], [3, 7, 7, 2], [10], [40, 1, 1, 25]])
+def test_generating_function_path_matches_enumeration(n: list[int]) -> None:
+    # two_point_cdf picks the cheaper exact path; both must be the same law.
+    sizes, counts = np.unique(np.array(n), return_counts=True)
+    for icc in (0.1, 0.5, 1.0):
+        for mu in (0.01, 0.2, 0.6):
+            h = mu + icc * (1 - mu)
+            for k in range(0, sum(n), 3):
+                got = _two_point_cdf_fft(k, sizes, counts, sum(n), mu / h, h)
+                assert got == pytest.approx(_enumerate_cdf(k, n, mu, icc), abs=1e-12)
+
+
+def test_chernoff_bound_is_above_the_exact_cdf() -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(60):
+        n = rng.integers(1, 60, size=int(rng.integers(1, 12)))
+        sizes, counts = np.unique(n, return_counts=True)
+        mu, icc = float(rng.uniform(0.01, 0.6)), float(rng.uniform(0.01, 0.9))
+        k = int(rng.integers(0, n.sum()))
+        exact = two_point_cdf(k, n, mu, icc)
+        assert chernoff_cdf_bound(k, sizes, counts, mu, icc) >= exact - 1e-12
+
+
+def test_the_bisection_shortcuts_give_the_same_side_as_the_full_pvalue() -> None:
+    # _Exceeds skips terms (first above alpha decides; a term low at mu stays low above mu;
+    # the Chernoff bound settles far terms) and must agree with rare_pvalue > alpha.
+    rng = np.random.default_rng(11)
+    for _ in range(25):
+        j = int(rng.integers(1, 40))
+        n = rng.integers(1, 200, size=j)
+        k = rng.binomial(n, rng.beta(0.2, 4.0, size=j))
+        alpha, icc = float(rng.choice([0.05, 0.01])), float(rng.choice([0.1, 0.5]))
+        exceeds = _Exceeds(k, n, icc, alpha)
+        for mu in sorted(rng.uniform(1e-4, 0.9, size=6)):
+            assert exceeds(float(mu)) == (rare_pvalue(k, n, float(mu), icc) > alpha)
