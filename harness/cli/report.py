@@ -17,8 +17,8 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("report", help="render a finished run's report as HTML, Markdown, JSON "
                        "or JUnit",
-                       description="Rebuild a run's report from RUN_DIR/summary.json (and the "
-                       "per-cell counts of samples.jsonl for the context x category heat map). "
+                       description="Rebuild a run's report from RUN_DIR/summary.json alone (plots "
+                       "included; samples.jsonl only for --include-outputs). "
                        "HTML is one self-contained file with embedded plots and no model "
                        "output text unless --include-outputs. Exit 0 when written, 2 for a "
                        "bad RUN_DIR or flag.")
@@ -81,7 +81,10 @@ def render_run_report(run_dir: str | Path, fmt: str, *, inconclusive: str = "fai
     from harness.tally import tally_samples
 
     samples = run.run_dir / SAMPLES
-    cells = tally_samples(samples)[0].cells.values() if samples.is_file() else None
+    # The heat map reads summary.json's context_category; only a summary written before
+    # that field existed needs the per-cell counts of samples.jsonl.
+    cells = (tally_samples(samples)[0].cells.values()
+             if "context_category" not in summary and samples.is_file() else None)
     outputs = _harmful_outputs(samples, max_outputs) if include_outputs else None
     return render_html(summary, cells=cells, outputs=outputs,
                        extra_figures=_watch_timeline(run.run_dir))
