@@ -33,7 +33,8 @@ class EmbeddedFigure:
     data_uri: str
 
 
-def _environment() -> Any:
+def template_environment() -> Any:
+    """The Jinja2 environment of harness pages (package templates, HTML autoescaped)."""
     import jinja2
 
     env = jinja2.Environment(
@@ -186,7 +187,7 @@ def render_html(summary: Mapping[str, Any], *, cells: Iterable[Any] | None = Non
             tables.append({"by": by, "title": title, "rows": rows})
     probes = sorted((g for g in groups if g.get("by") == "probe"),
                     key=lambda g: (-(g.get("rate") or 0.0), str(g.get("key"))))[:25]
-    env = _environment()
+    env = template_environment()
     return str(env.get_template(TEMPLATE).render(
         summary=summary, conf=conf_pct(conf), outcome=summary.get("outcome", "error"),
         outcome_sentence=OUTCOME_SENTENCES.get(str(summary.get("outcome")), ""),

@@ -263,9 +263,15 @@ def timeline_figure(status: WatchStatus) -> Any:
 
 def write_timeline(status: WatchStatus, path: str | Path) -> Path:
     """Render the timeline and write it as PNG."""
+    from harness.plots import figure_png
+
+    return write_png(figure_png(timeline_figure(status)), path)
+
+
+def write_png(png: bytes, path: str | Path) -> Path:
+    """Write PNG bytes atomically (readers see the old image or the new one)."""
     out = Path(path)
-    fig = timeline_figure(status)
     tmp = out.with_name(out.name + ".tmp.png")
-    fig.savefig(tmp, format="png")
+    tmp.write_bytes(png)
     tmp.replace(out)
     return out
