@@ -19,6 +19,15 @@ from harness.watch.production import evaluate_signals
 
 SIM_START = date(2026, 1, 1)
 
+REPORT_SPIKE_GRID: tuple[tuple[float, float], ...] = (
+    (1.0, 1.0), (1.0, 2.0), (1.0, 10.0), (1.0, 50.0), (2.0, 1.0), (2.0, 10.0),
+    (3.0, 10.0), (5.0, 2.0), (5.0, 10.0), (5.0, 50.0), (10.0, 3.0), (10.0, 30.0),
+    (20.0, 1.0), (20.0, 2.0), (20.0, 10.0), (20.0, 50.0), (50.0, 10.0), (50.0, 50.0),
+    (100.0, 10.0))
+"""(dispersion phi, reports a day per 10,000 requests) of the report-spike false-alarm grid
+(docs/watch.md, bench/report_spike_grid.py, tests/stats/test_overdispersion.py): Poisson to
+heavy clustering, quiet to busy."""
+
 
 def step_rates(days: int, before: float, after: float, step_night: int) -> list[float]:
     """Nightly rates: ``before`` up to night ``step_night - 1`` (1-based), ``after`` from it."""
