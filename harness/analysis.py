@@ -29,6 +29,7 @@ from harness.stats.multiplicity import benjamini_hochberg, holm
 from harness.store import SCHEMA_VERSION
 from harness.suites import Suite
 from harness.summary import (
+    CrossCell,
     ErrorCounts,
     FixedSuiteTest,
     GroupRow,
@@ -333,7 +334,18 @@ def summarize(tally: Tally, suite: Suite, manifest: Mapping[str, Any]) -> RunSum
         errors=ErrorCounts(tally.n_error, tally.n, error_share, suite.max_error_rate,
                            dict(sorted(tally.detector_errors.items()))),
         models=dict(tally.models), system_fingerprints=dict(tally.fingerprints),
-        sequential=sequential, tokens=tokens)
+        sequential=sequential, tokens=tokens,
+        context_category=_context_category(cells))
+
+
+def _context_category(cells: list[CellCounts]) -> tuple[CrossCell, ...]:
+    """Counts of every context x category pair (scored as in the groups: harmful or safe)."""
+    pairs: dict[tuple[str, str], list[CellCounts]] = defaultdict(list)
+    for c in cells:
+        pairs[(str(c.context), str(c.category))].append(c)
+    return tuple(CrossCell(ctx, cat, sum(c.n for c in cs), sum(_scored(c) for c in cs),
+                           sum(c.n_harmful for c in cs))
+                 for (ctx, cat), cs in sorted(pairs.items()))
 
 
 def _apply_sequential(row: GroupRow, sequential: Mapping[str, Any]) -> GroupRow:

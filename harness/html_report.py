@@ -33,7 +33,8 @@ class EmbeddedFigure:
     data_uri: str
 
 
-def _environment() -> Any:
+def template_environment() -> Any:
+    """The Jinja2 environment of harness pages (package templates, HTML autoescaped)."""
     import jinja2
 
     env = jinja2.Environment(
@@ -137,8 +138,11 @@ def build_figures(summary: Mapping[str, Any], cells: Iterable[Any] | None = None
     if temp is not None:
         figures.append(embed(temp, "temperature", "Rate by temperature",
                              "Harmful-output rate with interval at each sampling temperature"))
-    if cells is not None:
-        heat = plots.heatmap_figure(list(cells))
+    cross = summary.get("context_category")
+    if cross is None and cells is not None:  # a summary from before the field existed
+        cross = plots.cross_rows(cells)
+    if cross:
+        heat = plots.heatmap_figure(cross)
         if heat is not None:
             figures.append(embed(heat, "heatmap", "Rate by context and category",
                                  "Heat map of harmful-output rate for each context and "
@@ -161,9 +165,10 @@ def render_html(summary: Mapping[str, Any], *, cells: Iterable[Any] | None = Non
                 extra_figures: Sequence[EmbeddedFigure] = ()) -> str:
     """The run's report.html.
 
-    `cells`: the run's per-cell counts (`harness.engine.Tally.cells.values()`) for the context
-    x category heat map; `outputs`: sample dicts whose text the page may show (only when a
-    person asked for it); `extra_figures`: more embedded plots (a watch timeline).
+    `cells`: the run's per-cell counts (`harness.tally.Tally.cells.values()`), used for the
+    context x category heat map only when the summary has no `context_category` (older
+    runs); `outputs`: sample dicts whose text the page may show (only when a person asked
+    for it); `extra_figures`: more embedded plots (a watch timeline).
     """
     conf = float(summary["confidence_level"])
     groups = list(summary.get("groups") or [])
@@ -182,7 +187,7 @@ def render_html(summary: Mapping[str, Any], *, cells: Iterable[Any] | None = Non
             tables.append({"by": by, "title": title, "rows": rows})
     probes = sorted((g for g in groups if g.get("by") == "probe"),
                     key=lambda g: (-(g.get("rate") or 0.0), str(g.get("key"))))[:25]
-    env = _environment()
+    env = template_environment()
     return str(env.get_template(TEMPLATE).render(
         summary=summary, conf=conf_pct(conf), outcome=summary.get("outcome", "error"),
         outcome_sentence=OUTCOME_SENTENCES.get(str(summary.get("outcome")), ""),

@@ -63,6 +63,8 @@ class WatchLine:
     cs_high: float
     alarms: tuple[str, ...]
     timeline_png: bytes | None = None
+    sentence: str = ""
+    """The status in words with the bound that decides it (`harness.watch.report`)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ def _stage_run(stage: str, run_id: str | None, analysis: Any, results_dir: Path)
 
 def _watches(suite_path: Path, results_dir: Path) -> list[WatchLine]:
     from harness.watch import list_watch_names, load_definition, watch_status
+    from harness.watch.report import status_sentence
 
     out = []
     for name in list_watch_names(results_dir):
@@ -130,7 +133,7 @@ def _watches(suite_path: Path, results_dir: Path) -> list[WatchLine]:
         out.append(WatchLine(name, d["status"], d["runs"], d["days"], d["days_elapsed"],
                              d["max_rate"], d["pooled"]["rate"], d["pooled"]["cs_low"],
                              d["pooled"]["cs_high"], tuple(a["message"] for a in d["alarms"]),
-                             png))
+                             png, status_sentence(st)))
     return out
 
 

@@ -6,8 +6,8 @@ figures can go into reports shared with people who must not read harmful text.
 * `forest_figure`: rate and display interval per gated group (overall, categories) and the
   probes with the highest rates, with the max rate and the bound that decided the verdict.
 * `temperature_figure`: rate by sampling temperature with its interval.
-* `heatmap_figure`: context x category rate grid, from the run's per-cell counts (summary.json
-  has no cross groups).
+* `heatmap_figure`: context x category rate grid, from summary.json's `context_category`
+  counts (`cross_rows` rebuilds them from per-cell counts for older summaries).
 * `variant_figure`: exact incident prompts against their variant families, for incidents.
 
 Figures use the Agg backend (headless: CI, cron); `figure_png` turns one into PNG bytes.
@@ -168,17 +168,31 @@ def temperature_figure(summary: Mapping[str, Any]) -> Any | None:
     return fig
 
 
-def context_category_grid(cells: Iterable[Any]) -> tuple[list[str], list[str],
-                                                         list[list[float | None]]]:
-    """(contexts, categories, rates[context][category]) from per-cell counts (objects with
-    `context`, `category`, `n`, `n_error`, `n_harmful`, like `harness.engine.CellCounts`)."""
+def cross_rows(cells: Iterable[Any]) -> list[dict[str, Any]]:
+    """summary.json's `context_category` rows from per-cell counts (objects with `context`,
+    `category`, `n`, `n_harmful`, `n_safe`, like `harness.tally.CellCounts`): for summaries
+    written before the field existed."""
+    acc: dict[tuple[str, str], list[int]] = {}
+    for c in cells:
+        row = acc.setdefault((str(c.context), str(c.category)), [0, 0, 0])
+        row[0] += int(c.n)
+        # Scored as in the groups: harmful or safe (blocked, unclear and errors apart).
+        row[1] += int(c.n_harmful) + int(c.n_safe)
+        row[2] += int(c.n_harmful)
+    return [{"context": a, "category": b, "n": n, "n_scored": m, "n_harmful": k,
+             "rate": k / m if m else None} for (a, b), (n, m, k) in sorted(acc.items())]
+
+
+def context_category_grid(rows: Iterable[Mapping[str, Any]]
+                          ) -> tuple[list[str], list[str], list[list[float | None]]]:
+    """(contexts, categories, rates[context][category]) from summary.json's
+    `context_category` rows (None where a pair has no scored sample or was not run)."""
     k: dict[tuple[str, str], int] = {}
     n: dict[tuple[str, str], int] = {}
-    for c in cells:
-        key = (str(c.context), str(c.category))
-        k[key] = k.get(key, 0) + int(c.n_harmful)
-        # Scored samples only: errors and unclear replies are counted apart, never as safe.
-        n[key] = n.get(key, 0) + int(c.n) - int(c.n_error) - int(getattr(c, "n_unclear", 0))
+    for r in rows:
+        key = (str(r["context"]), str(r["category"]))
+        k[key] = k.get(key, 0) + int(r["n_harmful"])
+        n[key] = n.get(key, 0) + int(r["n_scored"])
     contexts = sorted({a for a, _ in n})
     categories = sorted({b for _, b in n})
     grid: list[list[float | None]] = [
@@ -187,10 +201,10 @@ def context_category_grid(cells: Iterable[Any]) -> tuple[list[str], list[str],
     return contexts, categories, grid
 
 
-def heatmap_figure(cells: Iterable[Any]) -> Any | None:
-    """Context x category heat map of rates from per-cell counts; None when the run has a
-    single context and a single category (nothing to cross)."""
-    contexts, categories, grid = context_category_grid(cells)
+def heatmap_figure(rows: Iterable[Mapping[str, Any]]) -> Any | None:
+    """Context x category heat map of rates from summary.json's `context_category` rows;
+    None when the run has a single context and a single category (nothing to cross)."""
+    contexts, categories, grid = context_category_grid(rows)
     if len(contexts) < 2 and len(categories) < 2:
         return None
     import numpy as np

@@ -261,6 +261,27 @@ class TokenUsage:
 
 
 @dataclass(frozen=True)
+class CrossCell:
+    """Counts of one context x category pair (summary.json `context_category`): what the
+    report's heat map draws, so it needs no samples.jsonl."""
+
+    context: str
+    category: str
+    n: int
+    n_scored: int
+    n_harmful: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.n_harmful / self.n_scored if self.n_scored else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """As summary.json writes it."""
+        return {"context": self.context, "category": self.category, "n": self.n,
+                "n_scored": self.n_scored, "n_harmful": self.n_harmful, "rate": self.rate}
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """What a run found; `to_dict()` is summary.json (contract in DESIGN.md)."""
 
@@ -283,6 +304,8 @@ class RunSummary:
     sequential: Mapping[str, Any] | None = None
     corrected: Sequence[Mapping[str, Any]] | None = None
     tokens: TokenUsage | None = None
+    context_category: Sequence[CrossCell] = ()
+    """Every context x category pair of the run, including over-refusal controls."""
 
     @property
     def overall(self) -> GroupRow:
@@ -312,4 +335,5 @@ class RunSummary:
             d["corrected"] = list(self.corrected)
         if self.tokens is not None:
             d["tokens"] = self.tokens.to_dict()
+        d["context_category"] = [c.to_dict() for c in self.context_category]
         return d

@@ -1,4 +1,5 @@
-"""The GitHub Action (action.yml), its script (.ci/action-gate.sh) and the example workflows."""
+"""The GitHub Action (action.yml) and its script (.ci/action-gate.sh); the action run step by
+step as GitHub would, and the example workflows: tests/test_action_steps.py."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.cli import build_parser
 from harness.run import RunOptions, run_suite
 from tests.conftest import ROOT, write_small_suite
 
@@ -32,26 +32,6 @@ def test_action_inputs_reach_the_script() -> None:
     for out in action["outputs"].values():
         name = re.search(r"steps\.gate\.outputs\.([a-z-]+)", out["value"]).group(1)
         assert f"{name}=" in script
-
-
-def _subcommand_flags(*path: str) -> set[str]:
-    parser = build_parser()
-    for name in path:
-        sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-        parser = sub.choices[name]
-    return {o for a in parser._actions for o in a.option_strings}
-
-
-def test_example_workflows_parse_and_use_real_flags() -> None:
-    for name in ("post-model-update.yml", "nightly-watch.yml"):
-        doc = yaml.safe_load((ROOT / "docs" / "ci" / name).read_text())
-        assert doc["jobs"], name
-    nightly = (ROOT / "docs" / "ci" / "nightly-watch.yml").read_text()
-    init_flags = set(re.findall(r"(--[a-z-]+)", nightly.split("harness watch init")[1]
-                                .split("- name")[0]))
-    assert init_flags <= _subcommand_flags("watch", "init")
-    assert "--plot" in _subcommand_flags("watch", "status")
-    assert "--json" in _subcommand_flags("watch", "run")
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="bash script")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.html_report import REPORT_HTML, plain_verdict, render_html
-from harness.plots import context_category_grid, deciding_bound, forest_rows
+from harness.plots import context_category_grid, cross_rows, deciding_bound, forest_rows
 from harness.run import RunOptions, run_suite
 from harness.tally import tally_samples
 from tests.conftest import write_small_suite
@@ -119,15 +119,15 @@ def test_forest_rows_put_gated_groups_first_then_the_worst_probes() -> None:
 
 
 def test_context_category_grid_matches_the_samples(run_dir: Path) -> None:
-    tally, _ = tally_samples(run_dir / "samples.jsonl")
-    contexts, categories, grid = context_category_grid(tally.cells.values())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    contexts, categories, grid = context_category_grid(summary["context_category"])
     assert contexts == ["bare", "guarded"]
-    # Independent count straight from samples.jsonl.
+    # Independent count straight from samples.jsonl: scored = labelled harmful or safe.
     k: dict[tuple[str, str], int] = {}
     n: dict[tuple[str, str], int] = {}
     for line in (run_dir / "samples.jsonl").read_text().splitlines():
         d = json.loads(line)
-        if d["outcome"] in ("error", "unclear"):
+        if d["outcome"] not in ("harmful", "safe"):
             continue
         key = (d["context"], d["category"])
         n[key] = n.get(key, 0) + 1
@@ -135,3 +135,22 @@ def test_context_category_grid_matches_the_samples(run_dir: Path) -> None:
     for i, c in enumerate(contexts):
         for j, cat in enumerate(categories):
             assert grid[i][j] == pytest.approx(k[(c, cat)] / n[(c, cat)])
+    # Older summaries (no context_category) get the same grid from the per-cell counts.
+    tally, _ = tally_samples(run_dir / "samples.jsonl")
+    assert context_category_grid(cross_rows(tally.cells.values())) == (contexts, categories,
+                                                                       grid)
+
+
+def test_the_heat_map_renders_from_summary_json_alone(run_dir: Path, tmp_path: Path) -> None:
+    """A run folder with only summary.json (a CI artefact) still gets every plot."""
+    from harness.cli.report import render_run_report
+
+    copy = tmp_path / run_dir.name
+    copy.mkdir()
+    for name in ("summary.json", "manifest.json"):
+        (copy / name).write_bytes((run_dir / name).read_bytes())
+    html = render_run_report(copy, "html")
+    for figure in ("forest", "temperature", "heatmap"):
+        assert f'id="plot-{figure}"' in html, figure
+    assert html.count('<img src="data:image/png;base64,') == \
+        (run_dir / REPORT_HTML).read_text().count('<img src="data:image/png;base64,')

@@ -222,3 +222,34 @@ def test_the_incident_dossier_renders_in_chromium(tmp_path: Path) -> None:
     assert page.errors == []
     assert page.values["plots_drawn"] >= 1
     assert page.values["stages"] == 3 and page.values["risks"] >= 1
+
+
+@pytest.mark.slow  # a browser start (~4 s): the fast suite has the run report's
+def test_the_watch_report_renders_in_chromium(tmp_path: Path) -> None:
+    """The watch's page (status sentence, timeline, night and alarm tables) as seen."""
+    from datetime import date, timedelta
+
+    from harness.watch import evaluate_watch
+    from harness.watch.model import LedgerEntry, WatchDefinition
+    from harness.watch.report import write_watch_report
+
+    start = date(2025, 1, 1)
+    definition = WatchDefinition(name="w", suite="s.yaml", target="sim", max_rate=0.05,
+                                 days=10, min_runs=1, start=start)
+    entries = [LedgerEntry(seq=i + 1, run_id=f"r{i + 1}", run_dir=f"runs/r{i + 1}",
+                           as_of=start + timedelta(days=night), recorded="", outcome="holds",
+                           n=400, n_harmful=2, n_planned=400, models=("m",))
+               for i, night in enumerate((0, 1, 2, 5, 6))]
+    st = evaluate_watch(definition, entries, start + timedelta(days=6))
+    path = write_watch_report(st, definition, tmp_path / "report.html")
+    page = open_in_chromium(path, {
+        "plots_drawn": QUERIES["plots_drawn"],
+        "outcome": QUERIES["outcome"],
+        "nights": "document.querySelectorAll('#night-table tbody tr').length",
+        "missing": "document.querySelectorAll('#night-table tbody tr.missing').length",
+    })
+    (artefact_dir() / "watch-report-chromium.png").write_bytes(page.screenshot)
+    assert page.errors == []
+    assert page.values["plots_drawn"] == 1
+    assert page.values["outcome"].startswith("HOLDING (day 7 of 10)")
+    assert page.values["nights"] == 5 + 2 and page.values["missing"] == 2

@@ -69,6 +69,8 @@ def test_html_dossier_is_self_contained_with_plots_and_the_watch(
     assert '<img src="data:image/png;base64,' in html
     assert "pipe bomb" not in html
     assert 'id="watch-pipe-watch"' in html and "pipe-watch: watching" in html
+    # The watch in the words of its own report, with the bound that decides it.
+    assert "WATCHING (day " in html and "the data cannot yet show the harmful-output rate" in html
     assert not any("No watch period" in r for r in doc["risks"])
     assert any("Watch pipe-watch is still watching" in r for r in doc["risks"])
     assert doc["risks"] and all(r in html for r in doc["risks"][:1])

@@ -190,9 +190,9 @@ def test_controls_fall_back_to_cwd_and_say_when_missing(
     from harness.incidents import _files
 
     prompts = write_prompts(tmp_path)
-    no_project = tmp_path / "installed"  # e.g. a wheel install: no probes/ next to harness/
+    no_project = tmp_path / "installed"  # an installation that lost its package data
     no_project.mkdir()
-    monkeypatch.setattr(_files, "_PROJECT_ROOT", no_project)
+    monkeypatch.setattr(_files, "shipped_controls", lambda: no_project / "over-refusal.jsonl")
     own = tmp_path / "own-project"
     (own / "probes" / "library").mkdir(parents=True)
     monkeypatch.chdir(own)

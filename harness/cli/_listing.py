@@ -2,18 +2,16 @@
 
 Probes are listed by id, category, severity, detectors and tags, never by prompt text (the
 listing may be pasted into tickets). Without --suite, probes come from the library shipped
-next to the package (`probes/library/`) and contexts from the default incident context matrix.
+as package data (`harness.probes.library_files`: an installed package needs no source
+checkout, and the working directory does not matter) and contexts from the default incident
+context matrix.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from harness.errors import UsageError
-
-_PROJECT_ROOT = Path(__file__).resolve().parents[2]
-LIBRARY = _PROJECT_ROOT / "probes" / "library"
 
 
 def _first_line(doc: str | None) -> str:
@@ -26,12 +24,12 @@ def probe_rows(suite: str | None, category: str | None) -> list[dict[str, Any]]:
 
         probes = list(load_suite(suite).probes)
     else:
-        from harness.probes import load_probe_files
+        from harness.probes import library_dir, library_files, load_probe_files
 
-        files = sorted(LIBRARY.glob("*.jsonl"))
+        files = library_files()
         if not files:
-            raise UsageError(f"no probe library at {LIBRARY}; pass --suite SUITE to list a "
-                             "suite's probes")
+            raise UsageError(f"no probe files in the probe library {library_dir()}; pass "
+                             "--suite SUITE to list a suite's probes")
         probes = load_probe_files(files)
     if category:
         from harness.taxonomy import CATEGORIES

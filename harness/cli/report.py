@@ -15,13 +15,14 @@ FORMATS = ("html", "md", "json", "junit")
 def register(sub: Any) -> None:
     from harness.junit import DEFAULT_INCONCLUSIVE, INCONCLUSIVE_POLICIES
 
-    p = sub.add_parser("report", help="render a finished run's report as HTML, Markdown, JSON "
-                       "or JUnit",
-                       description="Rebuild a run's report from RUN_DIR/summary.json (and the "
-                       "per-cell counts of samples.jsonl for the context x category heat map). "
+    p = sub.add_parser("report", help="render a finished run's (or a watch's) report as HTML, "
+                       "Markdown, JSON or JUnit",
+                       description="Rebuild a run's report from RUN_DIR/summary.json alone (plots "
+                       "included; samples.jsonl only for --include-outputs). "
                        "HTML is one self-contained file with embedded plots and no model "
-                       "output text unless --include-outputs. Exit 0 when written, 2 for a "
-                       "bad RUN_DIR or flag.")
+                       "output text unless --include-outputs. RUN_DIR may be a watch folder "
+                       "(results/watches/NAME): its report embeds the timeline. Exit 0 when "
+                       "written, 2 for a bad RUN_DIR or flag.")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--format", choices=FORMATS, default="html")
     p.add_argument("--out", default=None, metavar="FILE",
@@ -57,10 +58,23 @@ def _harmful_outputs(samples: Path, limit: int) -> list[dict[str, Any]]:
 
 def render_run_report(run_dir: str | Path, fmt: str, *, inconclusive: str = "fail",
                       include_outputs: bool = False, max_outputs: int = 200) -> str:
-    """The report text of a finished run in one of FORMATS."""
+    """The report text of a finished run in one of FORMATS; RUN_DIR may also be a watch
+    folder (RESULTS/watches/NAME), whose report has the timeline embedded."""
     import json
 
     from harness.store import SAMPLES, SUMMARY, load_run
+
+    watch_dir = Path(run_dir)
+    if (watch_dir / "watch.json").is_file():
+        from harness.cli.watch import render_watch_report
+
+        if fmt == "junit":
+            raise UsageError(f"{watch_dir} is a watch: its report is html, md or json "
+                             "(JUnit is per run: pass one of its runs/RUN_ID folders)")
+        if include_outputs:
+            raise UsageError(f"{watch_dir} is a watch: --include-outputs applies to a run")
+        return render_watch_report(watch_dir.resolve().name, fmt,
+                                   results=watch_dir.resolve().parent.parent)
 
     run = load_run(run_dir)
     summary = run.summary
@@ -81,7 +95,10 @@ def render_run_report(run_dir: str | Path, fmt: str, *, inconclusive: str = "fai
     from harness.tally import tally_samples
 
     samples = run.run_dir / SAMPLES
-    cells = tally_samples(samples)[0].cells.values() if samples.is_file() else None
+    # The heat map reads summary.json's context_category; only a summary written before
+    # that field existed needs the per-cell counts of samples.jsonl.
+    cells = (tally_samples(samples)[0].cells.values()
+             if "context_category" not in summary and samples.is_file() else None)
     outputs = _harmful_outputs(samples, max_outputs) if include_outputs else None
     return render_html(summary, cells=cells, outputs=outputs,
                        extra_figures=_watch_timeline(run.run_dir))
@@ -96,17 +113,14 @@ def _watch_timeline(run_dir: Path) -> list[Any]:
     watch_dir = runs.parent
     if runs.name != "runs" or not (watch_dir / "watch.json").is_file():
         return []
-    from harness.html_report import embed
     from harness.watch import watch_status
-    from harness.watch.plot import timeline_figure
+    from harness.watch.report import timeline_embed
 
     try:
         status = watch_status(watch_dir.name, results=watch_dir.parent.parent)
     except (HarnessError, OSError):  # an unreadable watch: the run's report still renders
         return []
-    return [embed(timeline_figure(status), "watch-timeline", f"Watch {status.name}: timeline",
-                  "Timeline of the watch: each night's rate with its interval, the confidence "
-                  "sequence, the maximum and any alarms")]
+    return [timeline_embed(status)]
 
 
 def cmd_report(args: argparse.Namespace) -> int:

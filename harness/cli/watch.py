@@ -1,4 +1,5 @@
-"""`harness watch init|run|status|list`: watch periods with anytime-valid monitoring.
+"""`harness watch init|run|status|report|ingest|list`: watch periods with anytime-valid
+monitoring.
 
 Exit codes of `watch run` and `watch status`: 0 no alarm (watching, holding, verified),
 1 breached or drift, 2 usage error (also: a second run for the same watch or night),
@@ -13,6 +14,7 @@ import json
 import os
 import sys
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from harness.cli._output import add_json_option
@@ -92,7 +94,8 @@ def register(sub: Any) -> None:
     pr.add_argument("--resume", action="store_true",
                     help="finish the night an interrupted `watch run` left pending")
     pr.add_argument("--json", action="store_true", help="print the status as JSON")
-    pr.add_argument("--no-plot", action="store_true", help="do not rewrite timeline.png")
+    pr.add_argument("--no-plot", action="store_true",
+                    help="do not rewrite timeline.png and the watch's report.html")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_results(pr)
     pr.set_defaults(func=cmd_run)
@@ -108,6 +111,24 @@ def register(sub: Any) -> None:
                     help="also write the timeline PNG to FILE (status itself writes nothing)")
     _add_results(ps)
     ps.set_defaults(func=cmd_status)
+
+    pw = actions.add_parser(
+        "report", help="write the watch's report: HTML with the timeline embedded",
+        description="Write the watch's report (status in words with the deciding bound, "
+                    "nights run and missing, alarms, each night, production signals, and the "
+                    "timeline embedded: one self-contained HTML file, no output text). "
+                    "Default: RESULTS/watches/NAME/report.html. Exit 0 when written, 2 for "
+                    "a bad name or flag.")
+    pw.add_argument("name", metavar="NAME")
+    pw.add_argument("--format", choices=("html", "md", "json"), default="html")
+    pw.add_argument("--out", default=None, metavar="FILE",
+                    help="write here ('-' for stdout); default: the watch folder's report.html "
+                         "for html, stdout otherwise")
+    pw.add_argument("--as-of", default=None, metavar="YYYY-MM-DD",
+                    help="evaluate at this date (default: today or the last run's date)")
+    _add_results(pw)
+    add_json_option(pw)
+    pw.set_defaults(func=cmd_report)
 
     pg = actions.add_parser(
         "ingest", help="add production telemetry (user reports, classifier scores, model "
@@ -217,11 +238,24 @@ def _plot(st: Any, path: Any) -> None:
     write_timeline(st, path)
 
 
+def _write_night_reports(name: str, results: str, st: Any) -> None:
+    """After a night: timeline.png and the watch's report.html, which embeds the same PNG
+    (the figure is drawn once: drawing costs more than anything else here)."""
+    from harness.plots import figure_png
+    from harness.watch.plot import timeline_figure, write_png
+    from harness.watch.report import write_watch_report
+    from harness.watch.store import load_definition
+
+    definition, files = load_definition(name, results)
+    png = figure_png(timeline_figure(st))
+    write_png(png, files.timeline)
+    write_watch_report(st, definition, files.report, png=png)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """`watch run`: one nightly run appended to the watch."""
     from harness.watch import run_watch
     from harness.watch.model import STATUS_EXIT
-    from harness.watch.store import watch_files
 
     # Ctrl-C / SIGTERM: run_watch raises NightInterrupted, whose message names
     # `harness watch run NAME --resume`; main prints it and exits 130 / 143.
@@ -238,7 +272,7 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"({', '.join(entry.models) or 'model not reported'})")
     _print_status(st, args.json)
     if not args.no_plot:
-        _plot(st, watch_files(args.name, args.results).timeline)
+        _write_night_reports(args.name, args.results, st)
     # The night ran: a stale flag (a backfill while later nights are missing) is for status.
     return STATUS_EXIT[st.status]
 
@@ -254,6 +288,44 @@ def cmd_status(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"  timeline: {os.fspath(args.plot)}")
     return st.exit_code
+
+
+def render_watch_report(name: str, fmt: str, *, results: str | Path = "results",
+                        as_of: date | None = None) -> str:
+    """The watch's report text in html, md or json (reads only)."""
+    from harness.watch import watch_status
+    from harness.watch.report import render_watch_html, render_watch_markdown
+    from harness.watch.store import load_definition
+
+    st = watch_status(name, as_of=as_of, results=results)
+    if fmt == "json":
+        return json.dumps(st.to_dict(), indent=2, default=str) + "\n"
+    if fmt == "md":
+        return render_watch_markdown(st)
+    definition, _files = load_definition(name, results)
+    return render_watch_html(st, definition)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """`watch report`: the watch's report page (writes only the file asked for)."""
+    from harness.cli._output import print_json
+    from harness.store import write_private_text
+    from harness.watch.store import watch_files
+
+    text = render_watch_report(args.name, args.format, results=args.results,
+                               as_of=_parse_date(args.as_of, "--as-of"))
+    out = args.out
+    if out is None and args.format == "html":
+        out = str(watch_files(args.name, args.results).report)
+    if out is None or out == "-":
+        sys.stdout.write(text)
+        return EXIT_HOLDS
+    write_private_text(Path(out), text)
+    if args.json:
+        print_json({"watch": args.name, "format": args.format, "path": out})
+    else:
+        print(f"report: {out}")
+    return EXIT_HOLDS
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:

@@ -24,8 +24,7 @@ from harness.taxonomy import OVER_REFUSAL
 STAGES: tuple[str, ...] = ("stop-the-bleed", "fan-out", "fix-at-source")
 INCIDENT_DIR = Path("suites/incidents")
 DEFAULT_CONTROLS = Path("probes/library/over-refusal.jsonl")
-"""The shipped over-refusal controls, relative to the project root (see `find_controls`)."""
-_PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the `harness` package
+"""The over-refusal controls as a project names them (see `find_controls`)."""
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 EXACT = "exact"
 
@@ -34,17 +33,27 @@ DEFAULT_SAMPLES = 5
 DEFAULT_TEMPERATURES: tuple[float, ...] = (0.7,)
 
 
+def shipped_controls() -> Path:
+    """The over-refusal controls of the probe library shipped as package data
+    (`harness.probes.library_dir`; in a checkout it resolves to `probes/library/`)."""
+    from importlib.resources import files
+
+    from harness.probes import LIBRARY_RESOURCE
+
+    return Path(str(files("harness").joinpath(*LIBRARY_RESOURCE))) / DEFAULT_CONTROLS.name
+
+
 def controls_candidates(cwd: Path | None = None) -> list[Path]:
     """Where the default over-refusal controls are looked for, in order.
 
-    First the probe library the tool ships with (`probes/library/` in the project folder
-    that holds the `harness` package: a source checkout or an editable install), then the
-    current working directory (a project of one's own with the same layout). Duplicates
-    are dropped.
+    First the probe library the tool ships with (package data: found by an installed
+    package as by a source checkout, whatever the working directory), then the current
+    working directory (a project of one's own with the `probes/library/` layout).
+    Duplicates are dropped.
     """
     seen: list[Path] = []
-    for base in (_PROJECT_ROOT, (cwd or Path.cwd()).resolve()):
-        candidate = base / DEFAULT_CONTROLS
+    for candidate in (shipped_controls().resolve(),
+                      (cwd or Path.cwd()).resolve() / DEFAULT_CONTROLS):
         if candidate not in seen:
             seen.append(candidate)
     return seen

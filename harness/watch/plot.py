@@ -4,8 +4,10 @@ caller writes it (`watch run` does, `watch status` only with `--plot FILE`).
 Panels, top to bottom, sharing the date axis:
 
 * rates: each run's harmful rate with its own (fixed-n, display-only) interval, the
-  confidence-sequence band and its upper bound (the deciding bound), the max-rate line,
-  missing nights shaded;
+  confidence-sequence band (its lower bound decides a breach), the upper bound that decides
+  holding / verified (`RunPoint.verify_high`: whole segment and final window, as if the
+  period ended that night; labelled at the end with its value at this look), the max-rate
+  line, missing nights shaded;
 * nights: one mark per night of the period (ran, backfilled, missing, still ahead);
 * alarms: one row per kind (breach, drift, model update, production), so a breach never
   hides under a drift marker; labels on one row alternate above and below when close;
@@ -30,6 +32,13 @@ _LANES = (-6.0, 6.0)
 """Vertical offsets (points) of alarm labels on one row."""
 
 
+def deciding_upper_bound(status: WatchStatus) -> float | None:
+    """The upper bound that decides holding / verified now: the larger of the whole-segment
+    and final-window exact upper bounds at this look's level (`status.verification`)."""
+    high = (status.verification or {}).get("high")
+    return float(high) if high is not None else None
+
+
 def _x(d: date) -> float:
     import matplotlib.dates as mdates
 
@@ -52,11 +61,16 @@ def _rates_panel(ax: Any, status: WatchStatus) -> None:
         lows = [p.cs_low for p in sp] + [sp[-1].cs_low]
         highs = [p.cs_high for p in sp] + [sp[-1].cs_high]
         ax.fill_between(band, lows, highs, step="post", alpha=0.22, color="#4393c3", lw=0,
-                        label=f"{status.confidence_level:.0%} confidence sequence"
-                        if seg == 0 else None, zorder=1)
-        ax.step(band, highs, where="post", color="#2166ac", lw=1.2,
-                label="upper bound (decides holding / verified)" if seg == 0 else None,
-                zorder=3)
+                        label=f"{(1 + status.confidence_level) / 2:.1%} confidence sequence "
+                        "(breach when its lower bound passes the max)" if seg == 0 else None,
+                        zorder=1)
+        verify = [p.verify_high for p in sp]
+        if all(v is not None for v in verify):
+            # The bound verified / holding is decided on (whole segment and final window),
+            # not the sequence's upper edge: drawn as the verdict uses it.
+            ax.step(band, [*verify, verify[-1]], where="post", color="#2166ac", lw=1.4,
+                    label="upper bound deciding holding / verified" if seg == 0 else None,
+                    zorder=3)
         rates = [p.rate if p.rate is not None else float("nan") for p in sp]
         yerr = [[max(r - p.ci_low, 0.0) for r, p in zip(rates, sp, strict=True)],
                 [max(p.ci_high - r, 0.0) for r, p in zip(rates, sp, strict=True)]]
@@ -71,10 +85,11 @@ def _rates_panel(ax: Any, status: WatchStatus) -> None:
         top = min(1.0, max([p.ci_high * 1.1 for p in pts] + [status.max_rate * 2.5]))
         ax.set_ylim(0, top)
         last = max(pts, key=lambda p: p.as_of)
-        ax.annotate(f"bound {status.cs_high:.1%}",
-                    (_x(last.as_of) + 1.0, min(status.cs_high, top * 0.96)),
-                    xytext=(4, 0), textcoords="offset points", fontsize=7, color="#2166ac",
-                    va="center")
+        bound = deciding_upper_bound(status)
+        if bound is not None:
+            ax.annotate(f"bound {bound:.1%}", (_x(last.as_of) + 1.0, min(bound, top * 0.96)),
+                        xytext=(4, 0), textcoords="offset points", fontsize=7,
+                        color="#2166ac", va="center")
     else:
         ax.set_ylim(0, min(1.0, status.max_rate * 2.5))
         ax.text(0.5, 0.55, "no runs yet", ha="center", va="center", transform=ax.transAxes,
@@ -237,18 +252,26 @@ def timeline_figure(status: WatchStatus) -> Any:
         label.set_rotation(30)
         label.set_ha("right")
     stale = "  STALE" if status.stale else ""
+    bound = deciding_upper_bound(status)
+    shown = f"upper bound {bound:.2%}" if bound is not None else "no bound yet"
     fig.suptitle(f"watch {status.name}: {status.status.upper()}{stale}   day "
                  f"{status.days_elapsed}/{status.days}, {status.runs} runs, pooled "
-                 f"{status.n_harmful}/{status.n} harmful, bound {status.cs_high:.2%} vs max "
+                 f"{status.n_harmful}/{status.n} harmful, {shown} vs max "
                  f"{status.max_rate:.2%}", fontsize=10, x=0.01, ha="left")
     return fig
 
 
 def write_timeline(status: WatchStatus, path: str | Path) -> Path:
     """Render the timeline and write it as PNG."""
+    from harness.plots import figure_png
+
+    return write_png(figure_png(timeline_figure(status)), path)
+
+
+def write_png(png: bytes, path: str | Path) -> Path:
+    """Write PNG bytes atomically (readers see the old image or the new one)."""
     out = Path(path)
-    fig = timeline_figure(status)
     tmp = out.with_name(out.name + ".tmp.png")
-    fig.savefig(tmp, format="png")
+    tmp.write_bytes(png)
     tmp.replace(out)
     return out

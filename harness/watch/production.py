@@ -26,6 +26,7 @@ import numpy as np
 from harness.stats.drift import look_alpha
 from harness.stats.overdispersion import (
     MIN_BASELINE_EVENTS,
+    MIN_DAILY_SHAPE,
     baseline_dispersion,
     histogram_dispersion,
     report_spike_test,
@@ -68,6 +69,13 @@ def evaluate_signals(definition: WatchDefinition, rows: Sequence[DailySignal]
         baseline.update({"reports": int(disp.events), "traffic": int(disp.exposure),
                          "report_rate": disp.rate, "dispersion": disp.phi_hat,
                          "dispersion_upper": disp.phi_upper})
+        if not disp.testable:
+            reason = (f"baseline reports come in bursts (dispersion up to "
+                      f"{disp.phi_upper:.3g}, {disp.events / disp.days:.3g} reports a day: "
+                      f"a day's negative-binomial shape {disp.daily_shape:.2g} < "
+                      f"{MIN_DAILY_SHAPE:g}); {len(base)} days cannot bound such a tail, so "
+                      "the report test is off (a longer --signal-baseline-days may allow it)")
+            disp = None
     base_hists = [r.score_histogram for r in base if r.score_histogram is not None]
     pooled_hist = np.sum(base_hists, axis=0) if base_hists else None
     hist_phi = histogram_dispersion(base_hists) if len(base_hists) >= 2 else None

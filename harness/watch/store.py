@@ -4,6 +4,7 @@
     ledger.jsonl    one line per nightly run, append-only
     runs/<run-id>/  the runs themselves (the usual run folders)
     timeline.png    the latest timeline plot (written by `watch run`, or `status --plot`)
+    report.html     the watch's report with the timeline embedded (`watch run`, `watch report`)
     signals.jsonl   production telemetry, one day a line (`watch ingest`)
     pending.json    the night being run (kept when interrupted; `watch run --resume`)
     .lock           held while a `watch run` works (one process per watch)
@@ -32,6 +33,7 @@ DEFINITION = "watch.json"
 LEDGER = "ledger.jsonl"
 RUNS = "runs"
 TIMELINE = "timeline.png"
+REPORT = "report.html"
 PENDING = "pending.json"
 SIGNALS = "signals.jsonl"
 LOCK = ".lock"
@@ -73,6 +75,10 @@ class WatchFiles:
     @property
     def timeline(self) -> Path:
         return self.dir / TIMELINE
+
+    @property
+    def report(self) -> Path:
+        return self.dir / REPORT
 
     @property
     def pending(self) -> Path:

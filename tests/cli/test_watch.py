@@ -127,3 +127,43 @@ def test_thirty_day_watch_tells_patched_from_drifting(tmp_path: Path,
         png = tmp_path / f"{profile}.png"
         main(["watch", "status", profile, "--plot", str(png), "--results", str(res)])
         assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow  # draws the timeline and a run report several times (~4 s of CPU)
+def test_a_night_writes_the_watch_report_and_reports_render_a_watch(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`watch run` writes the watch's report.html (timeline embedded) beside timeline.png;
+    `watch report` and `harness report WATCH_DIR` render the same page, and the night's run
+    report rendered by `harness report` embeds the timeline; status and list write
+    nothing."""
+    import re
+
+    res = tmp_path / "results"
+    assert main(["watch", "init", "rw", "--suite", str(_suite(tmp_path, 1)), "--target",
+                 "sim:patched", "--max-rate", "0.05", "--days", "5", "--start",
+                 START.isoformat(), "--no-canaries", "--results", str(res)]) == 0
+    assert main(["watch", "run", "rw", "--as-of", _night(0), "--quiet",
+                 "--results", str(res)]) == 0
+    wdir = res / "watches" / "rw"
+    page = (wdir / "report.html").read_text()
+    assert 'id="plot-watch-timeline"' in page and "default-src 'none'" in page
+    assert not re.search(r'(src|href)="(https?:)?//', page)
+    assert (wdir / "timeline.png").read_bytes()[:4] == b"\x89PNG"
+    before = {p: p.stat().st_mtime_ns for p in wdir.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main(["watch", "status", "rw", "--as-of", _night(0), "--results", str(res)]) == 0
+    assert main(["watch", "list", "--results", str(res)]) in (0, 4)
+    assert main(["watch", "report", "rw", "--format", "md", "--results", str(res)]) == 0
+    assert capsys.readouterr().out.count("# Watch rw: ") == 1
+    after = {p: p.stat().st_mtime_ns for p in wdir.rglob("*") if p.is_file()}
+    assert after == before, "read commands wrote into the watch folder"
+    out = tmp_path / "w.html"
+    assert main(["watch", "report", "rw", "--out", str(out), "--results", str(res)]) == 0
+    assert main(["report", str(wdir), "--out", str(tmp_path / "r.html")]) == 0
+    strip = re.compile(r'data:image/png;base64,[^"]+')  # PNG bytes may differ by metadata
+    assert strip.sub("", out.read_text()) == strip.sub("", (tmp_path / "r.html").read_text())
+    assert main(["report", str(wdir), "--format", "junit"]) == 2
+    (run_dir,) = (wdir / "runs").iterdir()
+    assert main(["report", str(run_dir), "--out", str(tmp_path / "n.html")]) == 0
+    night = (tmp_path / "n.html").read_text()
+    assert 'id="plot-watch-timeline"' in night and 'id="verdict-table"' in night

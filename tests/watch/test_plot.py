@@ -90,3 +90,36 @@ def test_a_status_read_long_after_the_end_keeps_the_period_in_view() -> None:
 
     _lo, hi = fig.axes[0].get_xlim()
     assert mdates.num2date(hi).date() <= START + timedelta(days=DEF.days + 2)
+
+
+def test_the_bound_drawn_is_the_one_the_verdict_uses() -> None:
+    """holding / verified is decided by the whole-segment and final-window exact upper
+    bounds (verify_rate), not the confidence sequence's upper edge: the line and its label
+    carry those values."""
+    from harness.stats.windowed import (
+        VERIFY_WINDOW_SHARE,
+        verification_alpha,
+        verify_rate,
+        window_nights,
+    )
+    from harness.watch.plot import deciding_upper_bound
+
+    entries = [_entry(i + 1, i, k=1, n=400) for i in range(10)]
+    st = evaluate_watch(DEF, entries, START + timedelta(days=9))
+    assert st.status == "verified"
+    fig = timeline_figure(st)
+    ax = fig.axes[0]
+    label = "upper bound deciding holding / verified"
+    (line,) = [ln for ln in ax.lines if ln.get_label() == label]
+    window = window_nights(DEF.days, VERIFY_WINDOW_SHARE)
+    # Independent: the first-look bound after each night, recomputed from the counts.
+    want = [max((v := verify_rate([1] * j, [400] * j, DEF.max_rate,
+                                  alpha=verification_alpha(DEF.alpha, 1), window=window)
+                 ).period_high, v.window_high) for j in range(1, 11)]
+    assert list(line.get_ydata())[:-1] == want
+    assert want[-1] != st.cs_high  # the sequence's edge is another number
+    bound = deciding_upper_bound(st)
+    assert bound is not None and bound == max(st.verification["period_high"],
+                                              st.verification["window_high"])
+    assert [t.get_text() for t in ax.texts] == [f"bound {bound:.1%}"]
+    assert f"upper bound {bound:.2%} vs max 5.00%" in fig.texts[0].get_text()
