@@ -114,3 +114,30 @@ def test_rare_pvalue_envelope_covers_every_sub_pattern() -> None:
         kk = k.copy()
         kk[1:1 + drop] = 0
         assert rare_pvalue(kk, n, 0.05, 0.5) <= p + 1e-12
+
+
+@pytest.mark.parametrize(("n", "mu", "icc"), [([5, 5, 7, 3], 0.1, 0.3), ([4, 4, 4], 0.02, 0.5),
+                                             ([6, 2], 0.4, 0.05)])
+def test_beta_binomial_cdf_matches_enumeration_with_scipy(n: list[int], mu: float,
+                                                           icc: float) -> None:
+    from harness.stats.rare import beta_binomial_cdf
+
+    s = 1 / icc - 1
+    pmfs = [stats.betabinom.pmf(np.arange(m + 1), m, mu * s, (1 - mu) * s) for m in n]
+    for k in range(sum(n) + 1):
+        want = sum(float(np.prod([pmfs[j][x[j]] for j in range(len(n))]))
+                   for x in itertools.product(*[range(m + 1) for m in n]) if sum(x) <= k)
+        assert beta_binomial_cdf(k, np.array(n), mu, icc) == pytest.approx(want, abs=1e-12)
+
+
+def test_skewed_probe_rates_with_a_few_harmful_samples_do_not_pass() -> None:
+    # 30 probes x 1,000, Beta probe rates with mean 5% and ICC 0.5: most probes at 0.1-1%
+    # show a handful of harmful samples. A draw of 376 harmful samples over 8 probes (one at
+    # 32%) is likely enough under that truth (beta-binomial tail 7%) that the gate must not
+    # exclude 5%; the two-point law alone gave p < 0.05 (coverage 91.8% at that grid point;
+    # 94.45% with the beta-binomial family, 2,000 runs).
+    k = np.zeros(30, dtype=np.int64)
+    k[:8] = [1, 1, 2, 5, 9, 12, 24, 322]
+    n = np.full(30, 1000)
+    assert two_point_cdf(376, n, 0.05, 0.5) < 0.05
+    assert population_pvalue_below(k, n, 0.05) >= 0.05
