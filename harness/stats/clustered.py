@@ -268,7 +268,8 @@ class PopulationBound:
 
     ``high`` = max(``kg_high``, ``rare_high``): the Korn-Graubard bound with Johnson's skewness
     shift and the exact rare-harm bound (two-point and beta-binomial laws) at the assumed
-    icc (``max_icc``, faded by ``n_active``; `harness.stats.rare`). ``rate`` is the probe-averaged rate.
+    icc (``max_icc``, faded by ``n_active``; `harness.stats.rare`). ``rate`` is the
+    probe-averaged rate.
     """
 
     high: float
