@@ -16,11 +16,11 @@ import itertools
 
 import numpy as np
 
+from harness.gate_plan import gate_plan
 from harness.gate_sim import (
     efficiency_ratio,
     familywise_false_below,
     gate_coverage,
-    gate_plan,
     hint_settles,
     power_below,
 )

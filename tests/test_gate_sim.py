@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.gate_sim import familywise_false_below, gate_coverage, gate_plan, power_below
+from harness.gate_plan import gate_plan, simulated_power
+from harness.gate_sim import familywise_false_below, gate_coverage, power_below
 
 
 @pytest.mark.parametrize(("c", "m", "rate", "icc", "shape"), [
@@ -16,8 +17,10 @@ def test_gate_covers_fast_subset(c: int, m: int, rate: float, icc: float, shape:
 
 
 def test_familywise_false_below_at_most_alpha_fast() -> None:
-    f = familywise_false_below(np.random.default_rng(2), 3, 0.05, 0.0, "beta", 30, 10, reps=60)
-    assert f <= 0.05 + 0.06
+    # Few runs (the gate is costly): a loose check here; bench/gate_tables.py --section fwer
+    # measures it with 400 runs per row (make test-stats).
+    f = familywise_false_below(np.random.default_rng(2), 3, 0.05, 0.0, "beta", 20, 5, reps=25)
+    assert f <= 0.05 + 0.1
 
 
 def test_gate_plan_reaches_its_power_on_fresh_runs() -> None:
@@ -25,6 +28,24 @@ def test_gate_plan_reaches_its_power_on_fresh_runs() -> None:
     assert plan.probes >= 2 and plan.achieved_power >= 0.8
     got = power_below(np.random.default_rng(99), 0.0, 0.05, 0.0, "beta", plan.probes, 10, 60)
     assert got >= 0.8 - 0.1
+
+
+def test_plan_power_decides_as_gate_groups_does() -> None:
+    # simulated_power's shortcut (the p-value under alpha, whole group and each condition)
+    # is the decision gate_groups makes: same seed, same runs, same count of "below".
+    from harness.gating import GateInput, gate_groups
+    from harness.stats.clustered import population_pvalue_below
+
+    rng = np.random.default_rng(4)
+    n = [8] * 40
+    agree = 0
+    for _ in range(6):
+        k = rng.binomial(8, rng.beta(0.3, 9.7, size=40))
+        (v,) = gate_groups([GateInput("overall", "overall", k.tolist(), n, 0.08)], hints=False)
+        agree += (v.verdict == "below") == (population_pvalue_below(k, n, 0.08) < 0.05)
+    assert agree == 6
+    # Common random numbers: more probes never lose power at zero harm.
+    assert simulated_power(0.0, 0.1, 0.2, 16, 4, reps=20) == 1.0
 
 
 @pytest.mark.slow

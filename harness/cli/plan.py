@@ -1,5 +1,5 @@
-"""`harness plan`: how many samples are needed to show a rate is below a maximum, and
-(`harness plan SUITE`) how many requests and tokens a suite's plan needs."""
+"""`harness plan`: probes and samples needed for the gate `harness run` applies to say below,
+and (`harness plan SUITE`) how many requests and tokens a suite's plan needs."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from harness.errors import EXIT_HOLDS, StatsInputError, UsageError
 
 if TYPE_CHECKING:
+    from harness.gate_plan import GatePlan
     from harness.stats.planning import SamplePlan
 
 
@@ -25,11 +26,12 @@ def _rate(text: str) -> float:
 def register(subparsers: Any) -> None:
     """Add the `plan` subcommand."""
     p = subparsers.add_parser(
-        "plan", help="samples needed to show a rate is below a maximum; requests and tokens "
-                     "of a suite",
-        description="Exact binomial sample-size planning for a one-sided threshold gate "
-                    "(--max-rate); with SUITE, the requests and (estimated) tokens and cost "
-                    "its plan needs, without sending anything.")
+        "plan", help="probes and samples needed to show a harmful-output rate is below a max",
+        description="Plans for the gate `harness run` applies. Default (prompts like these, "
+        "gate.estimand population): probes x samples per probe found by simulating the gate, "
+        "under a stated intraclass correlation of probe rates. --estimand fixed-set: exact "
+        "binomial samples for this suite's own prompts. With SUITE, the requests and "
+        "(estimated) tokens and cost its plan needs, without sending anything.")
     p.add_argument("suite", nargs="?", default=None, metavar="SUITE",
                    help="suite file: print the requests, tokens and cost its plan needs")
     p.add_argument("--max-rate", type=_rate, default=None, help="threshold, e.g. 0.01 or 1%%")
@@ -37,13 +39,23 @@ def register(subparsers: Any) -> None:
                    help="true rate you expect (default: plan for zero harmful samples)")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence level (0.95)")
     p.add_argument("--power", type=float, default=0.8, help="power at the expected rate (0.8)")
-    p.add_argument("--icc", type=float, default=None,
-                   help="intraclass correlation of samples within a probe, e.g. 0.2")
+    p.add_argument("--estimand", choices=["population", "fixed-set"], default="population",
+                   help="the suite's gate.estimand (default population: prompts like these)")
+    p.add_argument("--icc", type=float, default=DEFAULT_PLAN_ICC,
+                   help="assumed intraclass correlation of probe rates, how much probes differ "
+                   f"(population; default {DEFAULT_PLAN_ICC:g})")
+    p.add_argument("--max-icc", type=float, default=0.5,
+                   help="the suite's gate.max_icc (default 0.5)")
+    p.add_argument("--conditions", type=int, default=1,
+                   help="temperatures x contexts: each is gated on its own (default 1)")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--samples-per-cluster", type=int, default=None,
-                   help="samples per probe (with --icc): report probes needed")
-    g.add_argument("--clusters", type=int, default=None,
-                   help="number of probes (with --icc): report samples per probe needed")
+    g.add_argument("--samples-per-probe", "--samples-per-cluster", dest="samples_per_probe",
+                   type=int, default=None,
+                   help="samples per probe in each condition: report probes needed "
+                   f"(default {DEFAULT_SAMPLES_PER_PROBE})")
+    g.add_argument("--probes", "--clusters", dest="probes", type=int, default=None,
+                   help="number of probes: report samples per probe needed")
+    p.add_argument("--seed", type=int, default=0, help="simulation seed (0)")
     p.add_argument("--samples", type=int, default=None, metavar="N",
                    help="with SUITE: samples per cell (default: the suite's)")
     p.add_argument("--no-n", action="store_true",
@@ -57,39 +69,48 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
+DEFAULT_PLAN_ICC = 0.2
+DEFAULT_SAMPLES_PER_PROBE = 10
+
+
 def _pct(x: float) -> str:
     return f"{x * 100:.3g}%"
 
 
 def describe(plan: SamplePlan) -> str:
-    """Human sentences for a plan."""
+    """Human sentences for a fixed-set (this suite) plan."""
     conf = _pct(plan.confidence_level)
     if plan.expected_rate > 0:
-        head = (f"To show the rate is below {_pct(plan.max_rate)} with {conf} confidence and "
-                f"{_pct(plan.power)} power when the true rate is {_pct(plan.expected_rate)}: "
-                f"{plan.n} samples (below if at most {plan.critical_count} harmful).")
+        head = (f"To show this suite's rate is below {_pct(plan.max_rate)} with {conf} "
+                f"confidence and {_pct(plan.power)} power when the true rate is "
+                f"{_pct(plan.expected_rate)}: {plan.n} samples (below if at most "
+                f"{plan.critical_count} harmful).")
     else:
-        head = (f"To show the rate is below {_pct(plan.max_rate)} with {conf} confidence "
-                f"when no harmful samples occur: {plan.n} samples.")
-    lines = [head, f"Zero-failure minimum: {plan.zero_failure_n} samples with 0 harmful."]
-    if plan.icc is not None:
-        deff = f"{plan.design_effect:.3g}" if plan.design_effect is not None else "n/a"
-        if plan.total_samples is None:
-            lines.append(
-                f"With intraclass correlation {plan.icc:g} and {plan.clusters} probes, no number "
-                f"of samples per probe is enough: add probes (at least "
-                f"{int(plan.n * plan.icc) + 1} needed).")
-        else:
-            lines.append(
-                f"Clustered (intraclass correlation {plan.icc:g}, design effect {deff}): "
-                f"{plan.clusters} probes x {plan.samples_per_cluster} samples = "
-                f"{plan.total_samples} samples.")
-            if plan.zero_failure_clusters is not None:
-                lines.append(f"Zero-failure minimum, clustered: {plan.zero_failure_clusters} "
-                             f"probes x {plan.samples_per_cluster} samples.")
-    lines.append("These are planning figures for independent runs; add samples to cover errors "
-                 "and blocked answers.")
+        head = (f"To show this suite's rate is below {_pct(plan.max_rate)} with {conf} "
+                f"confidence when no harmful samples occur: {plan.n} samples.")
+    lines = [head, f"Zero-failure minimum: {plan.zero_failure_n} samples with 0 harmful.",
+             "Gate: gate.estimand fixed-set (exact binomial on pooled samples: a claim about "
+             "these prompts only). Add samples to cover errors and blocked answers."]
     return "\n".join(lines)
+
+
+def describe_gate_plan(plan: GatePlan) -> str:
+    """Human sentences for a population (prompts like these) plan."""
+    conf = _pct(plan.confidence_level)
+    cond = "" if plan.conditions == 1 else f" in each of {plan.conditions} conditions"
+    truth = (f"the true rate is {_pct(plan.expected_rate)}" if plan.expected_rate > 0
+             else "no harmful samples occur")
+    return "\n".join([
+        f"To show the rate for prompts like these is below {_pct(plan.max_rate)} with {conf} "
+        f"confidence and {_pct(plan.power)} power when {truth}: {plan.probes} probes x "
+        f"{plan.samples_per_probe} samples{cond} = {plan.total_samples:,} samples "
+        f"(simulated power {_pct(plan.achieved_power)}).",
+        f"Assumes probe rates differ with intraclass correlation {plan.icc:g} (--icc) and the "
+        f"gate's gate.max_icc {plan.max_icc:g}; found by simulating the gate itself "
+        f"({plan.reps} runs, seed {plan.seed}).",
+        f"With no harm at all the gate needs at least {plan.zero_harm_probes} probes of "
+        f"{plan.samples_per_probe} samples: below that, add probes, not samples.",
+        "Add samples to cover errors and blocked answers."])
 
 
 def request_plan(args: argparse.Namespace) -> dict[str, Any]:
@@ -139,36 +160,43 @@ def describe_requests(d: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     """Handler: print the plan; 0 on success, UsageError (exit 2) on bad input."""
     if args.suite is None and args.max_rate is None:
-        raise UsageError("give --max-rate RATE (samples needed for a gate) or a SUITE "
-                         "(requests and tokens of its plan), e.g. harness plan --max-rate 1%")
+        raise UsageError("give --max-rate RATE (probes and samples needed for a gate) or a "
+                         "SUITE (requests and tokens of its plan), e.g. harness plan "
+                         "--max-rate 1%")
     if args.suite is not None and args.max_rate is None:
         d = request_plan(args)
         print(json.dumps(d, indent=2) if args.json else describe_requests(d))
         return EXIT_HOLDS
     # Imported here: scipy costs about a second, which every other command would pay
     # while the parser is built.
-    from harness.stats.planning import cluster_plan, plan_samples
+    from harness.gate_plan import GatePlan, gate_plan
+    from harness.stats.planning import plan_samples
 
-    if (args.samples_per_cluster is not None or args.clusters is not None) and args.icc is None:
-        raise UsageError("--samples-per-cluster and --clusters need --icc (e.g. --icc 0.2)")
-    if args.icc is not None and args.samples_per_cluster is None and args.clusters is None:
-        raise UsageError("--icc needs --samples-per-cluster N or --clusters C")
     try:
-        if args.icc is None:
-            plan = plan_samples(args.max_rate, args.expected_rate, args.confidence, args.power)
+        if args.estimand == "fixed-set":
+            if args.samples_per_probe is not None or args.probes is not None:
+                raise UsageError("plan --estimand fixed-set counts samples, not probes: drop "
+                                 "--samples-per-probe/--probes")
+            plan: SamplePlan | GatePlan = plan_samples(
+                args.max_rate, args.expected_rate, args.confidence, args.power)
         else:
-            plan = cluster_plan(args.max_rate, args.expected_rate, args.confidence, args.power,
-                                icc=args.icc, samples_per_cluster=args.samples_per_cluster,
-                                clusters=args.clusters)
+            m = args.samples_per_probe
+            if m is None and args.probes is None:
+                m = DEFAULT_SAMPLES_PER_PROBE
+            plan = gate_plan(args.max_rate, args.expected_rate or 0.0, icc=args.icc,
+                             samples_per_probe=m, probes=args.probes,
+                             conditions=args.conditions, power=args.power,
+                             confidence_level=args.confidence, max_icc=args.max_icc,
+                             seed=args.seed)
     except StatsInputError as exc:
         raise UsageError(f"plan: {exc}") from None
     requests = request_plan(args) if args.suite is not None else None
     if args.json:
-        doc = plan.to_dict() if requests is None else {"plan": plan.to_dict(),
-                                                       "requests": requests}
-        print(json.dumps(doc, indent=2))
+        doc = {"estimand": args.estimand, **plan.to_dict()}
+        print(json.dumps(doc if requests is None else {"plan": doc, "requests": requests},
+                         indent=2))
     else:
-        print(describe(plan))
+        print(describe_gate_plan(plan) if isinstance(plan, GatePlan) else describe(plan))
         if requests is not None:
             print(describe_requests(requests))
     return EXIT_HOLDS

@@ -56,7 +56,7 @@ from scipy.special import betaln
 from harness.errors import StatsInputError
 from harness.records import Verdict
 from harness.stats._checks import check_confidence, check_count, check_rate
-from harness.stats.clustered import cluster_rate_interval
+from harness.stats.clustered import population_upper_bound
 
 Action = Literal["stop", "continue"]
 
@@ -309,8 +309,7 @@ def population_upper(k_per_cluster: Sequence[int], n_per_cluster: Sequence[int],
     """
     if alpha <= 0.0:
         return 1.0
-    b = cluster_rate_interval(k_per_cluster, n_per_cluster, 1.0 - alpha, sides="upper")
-    return float(b.high)
+    return population_upper_bound(k_per_cluster, n_per_cluster, alpha).high
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -10,20 +11,41 @@ import pytest
 from harness.cli import main
 
 
-def test_plan_human(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["plan", "--max-rate", "1%", "--expected-rate", "0.0025"]) == 0
+def test_plan_fixed_set_human(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--estimand", "fixed-set", "--max-rate", "1%",
+                 "--expected-rate", "0.0025"]) == 0
     out = capsys.readouterr().out
     assert "773 samples" in out and "at most 3 harmful" in out and "299 samples" in out
+    assert "fixed-set" in out
 
 
-def test_plan_json_clustered(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["plan", "--max-rate", "0.01", "--icc", "0.2", "--samples-per-cluster", "10",
+def test_plan_population_zero_harm_matches_the_two_point_floor(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # With no harm the gate's p-value is P(all C probes clean) under the two-point law at
+    # icc 0.5 (harness.stats.rare): (1 - f + f (1 - h)^m)^C, h = mu + 0.5 (1 - mu), f = mu/h.
+    assert main(["plan", "--max-rate", "0.01", "--icc", "0.2", "--samples-per-probe", "10",
                  "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert d["n"] == 299 and d["clusters"] == 84 and d["design_effect"] == pytest.approx(2.8)
+    h = 0.01 + 0.5 * 0.99
+    f = 0.01 / h
+    clean = 1 - f + f * (1 - h) ** 10
+    c_min = math.floor(math.log(0.05) / math.log(clean)) + 1
+    assert d["estimand"] == "population" and d["icc"] == 0.2 and d["max_icc"] == 0.5
+    assert d["zero_harm_probes"] == c_min and d["probes"] == c_min
+    assert d["total_samples"] == c_min * 10 and d["achieved_power"] == 1.0
 
 
-@pytest.mark.parametrize("argv", [["--max-rate", "2"], ["--max-rate", "0.01", "--icc", "0.2"],
+def test_plan_population_human_states_its_assumption(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--max-rate", "5%", "--samples-per-probe", "10", "--icc", "0.1"]) == 0
+    out = capsys.readouterr().out
+    assert "prompts like these" in out and "intraclass correlation 0.1" in out
+    assert "probes x 10 samples" in out
+
+
+@pytest.mark.parametrize("argv", [["--max-rate", "2"],
+                                  ["--max-rate", "0.01", "--probes", "3"],
+                                  ["--max-rate", "0.01", "--estimand", "fixed-set",
+                                   "--probes", "30"],
                                   ["--max-rate", "0.01", "--expected-rate", "0.02"]])
 def test_plan_bad_input_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", *argv]) == 2

@@ -44,7 +44,8 @@ def _commands() -> list[list[str]]:
 
 def test_the_readme_lists_a_runnable_example() -> None:
     cmds = _commands()
-    assert len(cmds) == 2 + 60 + 1 + 2 + 1 + 1  # init x2, 60 nights, ingest, status x2, report, list
+    # init x2, 60 nights, ingest, status x2, report, list
+    assert len(cmds) == 2 + 60 + 1 + 2 + 1 + 1
     assert cmds[2][:4] == ["watch", "run", "fix-holds", "--as-of"]
 
 

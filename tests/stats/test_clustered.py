@@ -136,7 +136,7 @@ def test_threshold_pvalues_never_exceed_one() -> None:
     from harness.stats.clustered import cluster_threshold_pvalues
 
     rng = np.random.default_rng(3)
-    for _ in range(100):
+    for _ in range(25):
         c = int(rng.integers(2, 60))
         n = rng.integers(1, 80, size=c)
         k = rng.binomial(n, rng.uniform(0, 0.3))

@@ -299,7 +299,7 @@ def _false_below(mean_icc: tuple[float, float], bursty: bool, reps: int, seed: i
 
 def test_clustering_does_not_make_sequential_below_anti_conservative() -> None:
     """Audit point 2: at the max with ICC 0.3 the pooled sequence said "below" in 15-16%."""
-    assert _false_below((0.05, 0.3), False, 120, seed=12) <= 0.05
+    assert _false_below((0.05, 0.3), False, 40, seed=12) <= 0.075  # pooled: 15-16%
     # The pooled sequence on the same kind of data really is anti-conservative (the test can
     # fail): share of runs whose pooled CS upper bound ends under the max after 2x the plan.
     rng = np.random.default_rng(13)
