@@ -60,8 +60,9 @@ def register(sub: Any) -> None:
     new.add_argument("--force", action="store_true", help="overwrite an existing incident")
     new.add_argument("--max-calls", type=int, default=None, metavar="N",
                      help="refuse (exit 2, nothing written) when one run of the new suite "
-                          "would make more than N model calls; the planned number is always "
-                          "printed")
+                          "would make more than N model calls (samples plus the judge and "
+                          "moderation calls its probes' detectors make); the planned number is "
+                          "always printed")
     new.add_argument("--paraphrase-target", default=None, metavar="SPEC",
                      help="OpenAI-compatible model for paraphrase/translation variants, e.g. "
                           "openai:gpt-4o-mini (or $HARNESS_PARAPHRASE_TARGET); optional")
@@ -168,6 +169,9 @@ def cmd_new(args: argparse.Namespace) -> int:
                     "n_exact": created.n_exact, "n_variants": created.n_variants,
                     "controls": created.controls,
                     "planned_calls": created.plan.calls if created.plan else None,
+                    "planned_judge_calls": created.plan.n_judge_calls if created.plan else None,
+                    "planned_moderation_calls": (created.plan.n_moderation_calls
+                                                 if created.plan else None),
                     "notes": list(created.notes),
                     "skipped_rewrites": list(created.skipped_rewrites)})
         return EXIT_HOLDS

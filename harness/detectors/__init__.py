@@ -62,6 +62,7 @@ __all__ = [
     "failed_detectors",
     "known_names",
     "label_sample",
+    "model_calls_per_output",
     "register",
     "resolve_factory",
     "specs_for",
@@ -160,3 +161,17 @@ def specs_for(probe: Probe, extra: Iterable[DetectorSpec] = ()) -> tuple[Detecto
             seen.add(key)
             out.append(spec)
     return tuple(out)
+
+
+# Detectors that call a model for each output they label, and how many calls: a judge
+# makes `k` (its samples), a moderation classifier one. Rules make none; a plug-in is not
+# known to call anything (its calls, if any, are not planned).
+def model_calls_per_output(spec: DetectorSpec) -> int:
+    """Model calls `spec` makes to label one output: judge `k` (default 1), moderation 1,
+    every other detector 0. An unreadable `k` counts as 1 (validation reports it)."""
+    if spec.name == "moderation":
+        return 1
+    if spec.name == "judge":
+        k = spec.params.get("k", 1)
+        return k if isinstance(k, int) and not isinstance(k, bool) and k >= 1 else 1
+    return 0

@@ -214,8 +214,9 @@ class IncidentPlan:
 
     Each sample is one model call on endpoints that ignore or reject `n` (llama.cpp, Ollama,
     Azure for some models); where `n` works, several samples share a request, but each is
-    still generated and billed. Judges and moderation detectors, when probes ask for them,
-    add their own calls.
+    still generated and billed. Judges (`k` calls an output) and moderation detectors (one),
+    when probes ask for them, add their own calls: `n_judge_calls`, `n_moderation_calls`
+    (an upper bound: the judge cache skips outputs it has judged before).
     """
 
     n_exact: int
@@ -225,6 +226,8 @@ class IncidentPlan:
     n_temperatures: int
     samples: int
     n_rewrite_calls: int = 0
+    n_judge_calls: int = 0
+    n_moderation_calls: int = 0
 
     @property
     def n_probes(self) -> int:
@@ -237,8 +240,10 @@ class IncidentPlan:
 
     @property
     def calls(self) -> int:
-        """Model calls the incident plans: one run's samples plus the rewrite requests."""
-        return self.run_samples + self.n_rewrite_calls
+        """Model calls the incident plans: one run's samples, its judge and moderation
+        calls, and the rewrite requests."""
+        return (self.run_samples + self.n_judge_calls + self.n_moderation_calls
+                + self.n_rewrite_calls)
 
     def describe(self) -> str:
         """The product spelled out: "(2 exact + 40 variants + 12 controls) probes x ..."."""
@@ -246,19 +251,37 @@ class IncidentPlan:
         text = (f"({self.n_exact} exact + {self.n_variants} variants + {self.n_controls} "
                 f"controls) probes x {self.n_contexts} contexts x {self.n_temperatures} "
                 f"{temps} x {self.samples} samples per cell")
-        if self.n_rewrite_calls:
-            text += (f" = {self.run_samples:,}, plus {self.n_rewrite_calls} "
-                     "paraphrase/translate request(s)")
+        extras = [f"{n:,} {what}" for n, what in (
+            (self.n_judge_calls, "judge call(s)"),
+            (self.n_moderation_calls, "moderation call(s)"),
+            (self.n_rewrite_calls, "paraphrase/translate request(s)")) if n]
+        if extras:
+            text += f" = {self.run_samples:,} samples, plus " + ", ".join(extras)
         return text
 
 
-def _count_controls(path: Path | None) -> int:
-    """Over-refusal probes the suite will take from the controls file (0 without one)."""
+def _controls(path: Path | None) -> list[Probe]:
+    """Over-refusal probes the suite will take from the controls file (none without one)."""
     if path is None:
-        return 0
+        return []
     from harness.probes import load_probes
 
-    return sum(p.category == OVER_REFUSAL for p in load_probes(path))
+    return [p for p in load_probes(path) if p.category == OVER_REFUSAL]
+
+
+def detector_calls(probes: Sequence[Probe]) -> tuple[int, int]:
+    """(judge, moderation) model calls the detectors of `probes` make for one output each,
+    summed over the probes (`harness.detectors.model_calls_per_output`)."""
+    from harness.detectors import model_calls_per_output, specs_for
+
+    judge = moderation = 0
+    for probe in probes:
+        for spec in specs_for(probe):
+            if spec.name == "moderation":
+                moderation += model_calls_per_output(spec)
+            else:
+                judge += model_calls_per_output(spec)
+    return judge, moderation
 
 
 @dataclass(frozen=True)
@@ -323,7 +346,8 @@ def create_incident(
     `find_controls` (independent of the working directory; a note says so when none is
     found); a path given is used as given; None means no controls.
     `max_calls`: refuse (UsageError, nothing written, no rewrite requested) when the plan
-    (`IncidentPlan.calls`: samples of one run plus rewrite requests) needs more model calls.
+    (`IncidentPlan.calls`: samples of one run, their judge and moderation calls, and the
+    rewrite requests) needs more model calls.
     Raises UsageError for a bad name, category, stage or an existing incident (unless
     `force`), InputError for an unreadable prompts file.
     """
@@ -380,11 +404,18 @@ def create_incident(
                                   else min(max_rate.values()))
     elif samples < 1:
         raise UsageError(f"--samples must be >= 1, got {samples}")
+    control_probes = _controls(control_path)
+    n_contexts = len(contexts.expand_matrix(contexts.DEFAULT_INCIDENT_MATRIX))
+    per_probe = n_contexts * len(DEFAULT_TEMPERATURES) * samples
+    # Rewrite variants are made later (by the rewrite calls) but keep their parent's
+    # expectation, so each exact prompt's detectors count once per rewrite kind too.
+    judge, moderation = detector_calls([*probes, *control_probes,
+                                        *(exact * (len(rewrite_kinds) if n_rewrites else 0))])
     plan = IncidentPlan(
         n_exact=len(exact), n_variants=len(probes) - len(exact) + n_rewrites,
-        n_controls=_count_controls(control_path),
-        n_contexts=len(contexts.expand_matrix(contexts.DEFAULT_INCIDENT_MATRIX)),
-        n_temperatures=len(DEFAULT_TEMPERATURES), samples=samples, n_rewrite_calls=n_rewrites)
+        n_controls=len(control_probes), n_contexts=n_contexts,
+        n_temperatures=len(DEFAULT_TEMPERATURES), samples=samples, n_rewrite_calls=n_rewrites,
+        n_judge_calls=judge * per_probe, n_moderation_calls=moderation * per_probe)
     if max_calls is not None and plan.calls > max_calls:
         raise UsageError(
             f"incident {name}: one run would make {plan.calls:,} model calls = "
