@@ -59,8 +59,10 @@ class Progress:
         from tqdm import tqdm
 
         elapsed = max(self._clock() - self._t0, 1e-9)
-        return str(tqdm.format_meter(self.done, self.total, elapsed, unit=" samples",
-                                     bar_format=_PLAIN_FORMAT)).replace("  samples", " samples")
+        # tqdm writes a rate below 1/s inverted, as "20.53s/ samples" for this unit.
+        return (str(tqdm.format_meter(self.done, self.total, elapsed, unit=" samples",
+                                      bar_format=_PLAIN_FORMAT))
+                .replace("  samples", " samples").replace("s/ samples", " s/sample"))
 
     def advance(self, k: int) -> None:
         """`k` more samples are done."""

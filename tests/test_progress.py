@@ -48,6 +48,17 @@ def test_plain_lines_every_ten_seconds_with_rate_and_time_left(
     assert "\r" not in out.getvalue()
 
 
+def test_a_slow_model_gets_seconds_per_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A small local model under load: 20 s a sample (tqdm inverts rates below 1/s).
+    monkeypatch.delenv("CI", raising=False)
+    out, clock = io.StringIO(), Clock()
+    p = Progress(126, None, stream=out, clock=clock)
+    clock.t += 60.0
+    p.advance(3)
+    assert out.getvalue().splitlines() == [
+        "harness: 3/126 samples (2%) | 20.00 s/sample | elapsed 01:00 | about 41:00 left"]
+
+
 def test_a_short_run_in_a_log_prints_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     out, clock = io.StringIO(), Clock()
     p = Progress(10, None, stream=out, clock=clock)
