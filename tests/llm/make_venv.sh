@@ -36,7 +36,9 @@ else
 fi
 # pip -v prints the build's progress lines ("[42/193] /usr/bin/g++ ... -c .../ggml.c" from
 # ninja): show them shortened, and errors, instead of pip's silent "still running...". The
-# whole output is kept in $VENV/build.log.
+# whole output is kept in $VENV/build.log. Every stage is line-buffered (grep --line-buffered,
+# sed -u; not cut, which holds its output back when it is not a terminal) so a CI log shows
+# the build as it goes.
 set +e
 CMAKE_ARGS="$FLAGS" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc 2>/dev/null || echo 2)" \
 PIP_CACHE_DIR="$CACHE" \
@@ -44,8 +46,7 @@ PIP_CACHE_DIR="$CACHE" \
         "llama-cpp-python[server]==$LLAMA_CPP_VERSION" 2>&1 \
     | tee "$VENV/build.log" \
     | grep --line-buffered -E '^\s*\[[0-9]+/[0-9]+\]|^(ERROR|error)|^Successfully installed' \
-    | sed -u -E 's#^\s*(\[[0-9]+/[0-9]+\]).* -o (\S+).*$#  \1 \2#; s#  (\[[^]]*\]) \S*/#  \1 #' \
-    | cut -c1-160
+    | sed -u -E 's#^\s*(\[[0-9]+/[0-9]+\]).* -o (\S+).*$#  \1 \2#; s#  (\[[^]]*\]) \S*/#  \1 #; s#^(.{160}).*#\1#'
 rc=${PIPESTATUS[0]}
 set -e
 if [ "$rc" -ne 0 ]; then
