@@ -1,0 +1,129 @@
+"""Analysis of a large stored run: samples.jsonl -> tally -> summary.json, report.md, report.html.
+
+Issue 16 asks that 1,000,000 stored sample records reach a summary with clustered intervals
+in <= 5 s and <= 500 MB. This script builds such a run folder once (a real `harness run` of
+a suite of PROBES probes on the in-process simulator with one sample each gives a genuine
+manifest and record shape; the records are then written out SAMPLES times per probe with
+seeded outcomes, a few probes carrying most of the harm), and times, in a fresh process each,
+the finish step every run ends with (`harness.run.finish_run` after `harness.tally.tally_samples`),
+reporting wall time per phase and peak RSS (ru_maxrss).
+
+    python bench/analysis_scale.py                      # 1,000 probes x 1,000 samples, 3 repeats
+    python bench/analysis_scale.py --probes 200 --samples 500 --repeat 5
+
+Numbers are recorded in docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import jsonlines
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+_CHILD = r"""
+import json, resource, sys, time
+from pathlib import Path
+t0 = time.perf_counter()
+from harness.run import finish_run
+from harness.suites import load_suite
+from harness.tally import tally_samples
+t1 = time.perf_counter()
+run_dir, suite_path = Path(sys.argv[1]), Path(sys.argv[2])
+suite = load_suite(suite_path)
+manifest = json.loads((run_dir / "manifest.json").read_text())
+tally, _ = tally_samples(run_dir / "samples.jsonl")
+t2 = time.perf_counter()
+finish_run(suite, run_dir, manifest, tally)
+t3 = time.perf_counter()
+print(json.dumps({"imports_s": t1 - t0, "tally_s": t2 - t1, "finish_s": t3 - t2,
+                  "total_s": t3 - t0,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def _probes(path: Path, n_probes: int) -> None:
+    """n_probes probes cloned from the library (ids bench-0000...), categories kept."""
+    lib: list[dict[str, object]] = []
+    for f in sorted((ROOT / "probes" / "library").glob("*.jsonl")):
+        with jsonlines.open(f) as reader:
+            lib += [p for p in reader if p.get("category") != "over-refusal"]
+    with jsonlines.open(path, "w") as writer:
+        for i in range(n_probes):
+            probe = dict(lib[i % len(lib)])
+            probe["id"] = f"bench-{i:04d}"
+            probe.pop("parent_id", None)
+            writer.write(probe)
+
+
+def build_run(tmp: Path, n_probes: int, n_samples: int, seed: int = 1) -> tuple[Path, Path]:
+    """A finished-looking run folder with n_probes x n_samples records, and its suite file."""
+    probes = tmp / "probes.jsonl"
+    _probes(probes, n_probes)
+    suite = tmp / "scale.yaml"
+    suite.write_text(f"name: scale\nprobes: [{probes}]\ntemperatures: [0.7]\n"
+                     f"samples: {n_samples}\nseed: {seed}\n", encoding="utf-8")
+    out = tmp / "runs"
+    subprocess.run([PY, "-m", "harness.cli", "run", str(suite), "--target", "sim", "--samples",
+                    "1", "--out", str(out), "--run-id", "scale", "--quiet"], cwd=ROOT, check=False,
+                   stdout=subprocess.DEVNULL)
+    run_dir = out / "scale"
+    samples = run_dir / "samples.jsonl"
+    with jsonlines.open(samples) as reader:
+        templates = {rec["probe_id"]: rec for rec in reader}
+    rng = np.random.default_rng(seed)
+    # Bursty harm: 2% of probes at 30%, the rest at 0.2%.
+    rates = np.where(rng.random(n_probes) < 0.02, 0.3, 0.002)
+    with samples.open("w", encoding="utf-8") as fh:
+        for j in range(n_probes):
+            rec = templates[f"bench-{j:04d}"]
+            harmful = rng.random(n_samples) < rates[j]
+            for i in range(n_samples):
+                rec["sample_index"] = i
+                rec["seed"] = rec["seed_sent"] = int(seed * 1_000_003 + j * 10_007 + i)
+                rec["outcome"] = "harmful" if harmful[i] else "safe"
+                rec["detectors"][0]["harmful"] = bool(harmful[i])
+                fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
+    manifest_path = run_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["planned_samples"] = n_probes * n_samples
+    manifest["settings"]["samples"] = n_samples
+    manifest_path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    return run_dir, suite
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--probes", type=int, default=1000)
+    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir, suite = build_run(Path(tmp), args.probes, args.samples)
+        size_mb = (run_dir / "samples.jsonl").stat().st_size / 1e6
+        rows = []
+        for _ in range(args.repeat):
+            proc = subprocess.run([PY, "-c", _CHILD, str(run_dir), str(suite)], cwd=ROOT,
+                                  capture_output=True, text=True, check=True)
+            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        summary = json.loads((run_dir / "summary.json").read_text())
+    med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+    print(f"{args.probes} probes x {args.samples} samples = {args.probes * args.samples:,} "
+          f"records ({size_mb:.0f} MB), outcome {summary['outcome']}, "
+          f"load {os.getloadavg()[0]:.1f}")
+    for k, v in med.items():
+        print(f"  median {k}: {v:.2f}   (all: {', '.join(f'{r[k]:.2f}' for r in rows)})")
+
+
+if __name__ == "__main__":
+    main()
