@@ -1,5 +1,6 @@
 """Architecture rules checked on the source: no import cycle among harness modules (counting
-imports made inside functions), and the engine imports nothing above it."""
+imports made inside functions), the engine imports nothing above it, and no module over 400
+lines or function over 60 lines (unless it says why)."""
 
 from __future__ import annotations
 
@@ -156,3 +157,125 @@ def test_detectors_reach_the_simulator_only_as_a_target() -> None:
     for mod in (m for m in graph if m.startswith("harness.detectors")):
         sim = {d for d in graph[mod] if d == "harness.sim" or d.startswith("harness.sim.")}
         assert not sim, f"{mod} imports {sorted(sim)}: use the `sim` target (harness.targets)"
+
+
+# --------------------------------------------------------------------------- sizes
+
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+LONG_MARK = "# long:"
+"""A function may pass MAX_FUNCTION_LINES when its `def` (or the line above it) carries
+`# long: <reason>`: one table or one linear script that reads better whole."""
+
+# Today's violations, each with who splits it. An entry that is no longer a violation fails
+# the test too (remove it then), so the list only shrinks.
+MODULES_OVER: dict[str, str] = {
+    "harness/calibration.py": "h10b",
+    "harness/detectors/rules.py": "h11c",
+    "harness/gating.py": "h12c",
+    "harness/incidents/_files.py": "h10b",
+    "harness/privacy.py": "h10b",
+    "harness/run.py": "h10b",
+    "harness/sim/model.py": "h10b",
+    "harness/stats/clustered.py": "h12c",
+    "harness/stats/paired.py": "h12c",
+    "harness/stats/sequential.py": "h12c",
+    "harness/watch/_records.py": "h10b",
+    "harness/watch/runner.py": "h10b",
+}
+FUNCTIONS_OVER: dict[str, str] = {
+    "harness/calibration.py:corrected_rates": "h10b",
+    "harness/cli/__init__.py:_main": "h10b",
+    "harness/cli/incident.py:register": "h10b",
+    "harness/cli/watch.py:register": "h10b",
+    "harness/contexts.py:expand_matrix": "h10b",
+    "harness/detectors/rules.py:analyse_refusal": "h11c",
+    "harness/engine/_sampling.py:Sampler.do": "h16b",
+    "harness/gating.py:gate_groups": "h12c",
+    "harness/incidents/_analysis.py:analyse_incident": "h15b",
+    "harness/incidents/_files.py:create_incident": "h10b",
+    "harness/probes.py:parse_expectation": "h13b",
+    "harness/probes.py:_parse_probe": "h13b",
+    "harness/report.py:render_markdown": "h15b",
+    "harness/rescore.py:rescore_run": "h10b",
+    "harness/review.py:run_review": "h11c",
+    "harness/sim/canon.py:analyse": "h11c",
+    "harness/sim/server.py:SimServer.chat_completions": "h16b",
+    "harness/stats/misclassification.py:rogan_gladen": "h12c",
+    "harness/stats/paired.py:newcombe_paired_interval": "h12c",
+    "harness/stats/paired.py:paired_difference": "h12c",
+    "harness/stats/sequential.py:sequential_gate": "h12c",
+    "harness/suites/_fields.py:_parse_probes": "h13b",
+    "harness/suites/_load.py:parse_suite": "h13b",
+    "harness/targets/retry.py:call_with_retries": "h16b",
+    "harness/taxonomy.py:_categories": "h10b",
+    "harness/watch/_evaluate.py:evaluate_watch": "h15b",
+    "harness/watch/_evaluate.py:_drift_alarms": "h15b",
+    "harness/watch/production.py:evaluate_signals": "h15b",
+    "harness/watch/runner.py:init_watch": "h10b",
+}
+
+
+def _source_files() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def _rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def long_functions(path: Path) -> list[tuple[str, int]]:
+    """(qualified name, lines) of every function in `path` over MAX_FUNCTION_LINES lines
+    (decorators included) whose header carries no `# long: <reason>` comment."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    out: list[tuple[str, int]] = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            name = prefix
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = f"{prefix}{child.name}"
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                first = min([d.lineno for d in child.decorator_list] + [child.lineno])
+                length = (child.end_lineno or child.lineno) - first + 1
+                # The header: the line above the def, the def itself, up to its first statement.
+                header = lines[max(first - 2, 0):child.body[0].lineno - 1]
+                marked = any(LONG_MARK in h and h.split(LONG_MARK, 1)[1].strip()
+                             for h in header)
+                if length > MAX_FUNCTION_LINES and not marked:
+                    out.append((name, length))
+            visit(child, f"{name}." if name != prefix else prefix)
+
+    visit(ast.parse("\n".join(lines), str(path)), "")
+    return out
+
+
+def test_long_functions_are_found_and_a_reason_excuses_them(tmp_path: Path) -> None:
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    src = tmp_path / "m.py"
+    src.write_text(f"class C:\n    def f(self):\n    {body.replace(chr(10), chr(10) + '    ')}\n"
+                   f"def short():\n    return 1\n")
+    assert long_functions(src) == [("C.f", MAX_FUNCTION_LINES + 1)]
+    src.write_text(f"# long: one table\ndef g():\n{body}\n")
+    assert long_functions(src) == []
+    src.write_text(f"# long:\ndef g():\n{body}\n")  # a mark needs a reason
+    assert long_functions(src) == [("g", MAX_FUNCTION_LINES + 1)]
+
+
+def test_no_module_over_400_lines() -> None:
+    over = {_rel(p): n for p in _source_files()
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
+    new = {m: n for m, n in over.items() if m not in MODULES_OVER}
+    assert not new, (f"modules over {MAX_MODULE_LINES} lines: {new}; split them into a package "
+                     "of smaller modules (DESIGN.md: Shape of the code)")
+    fixed = sorted(set(MODULES_OVER) - set(over))
+    assert not fixed, f"now at most {MAX_MODULE_LINES} lines: remove {fixed} from MODULES_OVER"
+
+
+def test_no_function_over_60_lines_without_a_reason() -> None:
+    over = {f"{_rel(p)}:{name}": n for p in _source_files() for name, n in long_functions(p)}
+    new = {f: n for f, n in over.items() if f not in FUNCTIONS_OVER}
+    assert not new, (f"functions over {MAX_FUNCTION_LINES} lines: {new}; split them, or say why "
+                     f"one piece reads better with `{LONG_MARK} <reason>` above the def")
+    fixed = sorted(set(FUNCTIONS_OVER) - set(over))
+    assert not fixed, f"now short or marked: remove {fixed} from FUNCTIONS_OVER"
