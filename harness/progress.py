@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -40,7 +39,9 @@ class Progress:
         self._bar: Any = None
         if enabled is None:
             tty = getattr(self.stream, "isatty", lambda: False)()
-            self.mode = "bar" if tty and not os.environ.get("CI") else "lines"
+            from harness.settings import environment
+
+            self.mode = "bar" if tty and not environment().ci else "lines"
         else:
             self.mode = "bar" if enabled else "off"
         if self.mode == "bar":

@@ -2,6 +2,13 @@
 
 The suite file's values live on `Suite`; this module reads the environment layer and applies
 the override layers in order. Bad values name the variable or flag that carried them.
+
+It is the one place the environment is read for settings: `env_overrides()` (the run-setting
+layer), `environment()` (every other `HARNESS_*` variable, and the CI variables the CLI
+honours) and `ignored_environment()` (what a pinned watch leaves out). Two reads stay where
+they are because they are about secrets, not settings: the API key from the variable a
+target's `api_key_env` names (read by the target, kept only in its client) and
+`privacy.secret_env_values` (credential-named variables, scrubbed from output).
 """
 
 from __future__ import annotations
@@ -37,6 +44,65 @@ _ENV = {
     "price_per_1k_in": "HARNESS_PRICE_PER_1K_IN",
     "price_per_1k_out": "HARNESS_PRICE_PER_1K_OUT",
 }
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The `HARNESS_*` variables other than run settings, and the CI ones (None = unset or
+    empty). Read afresh by `environment()`, so a test's monkeypatched variable counts."""
+
+    target: str | None = None
+    """HARNESS_TARGET: the target spec when --target is not given."""
+    base_url: str | None = None
+    """HARNESS_BASE_URL: the endpoint when --base-url is not given."""
+    paraphrase_target: str | None = None
+    """HARNESS_PARAPHRASE_TARGET: `incident new`'s paraphrase target."""
+    responder: str | None = None
+    """HARNESS_RESPONDER (else USER): who hands an incident stage over."""
+    judge_model: str | None = None
+    judge_base_url: str | None = None
+    moderation_model: str | None = None
+    moderation_base_url: str | None = None
+    cache_dir: str | None = None
+    """HARNESS_CACHE_DIR: the judge cache lives in its `judge/` folder."""
+    log_dir: str | None = None
+    """HARNESS_LOG_DIR (else XDG_STATE_HOME/harness): where a crash log goes."""
+    state_home: str | None = None
+    debug: bool = False
+    """HARNESS_DEBUG: print the traceback of a handled error too."""
+    ci: bool = False
+    """CI: no progress bar (a log, not a terminal)."""
+    step_summary: str | None = None
+    """GITHUB_STEP_SUMMARY: the file GitHub shows as the job summary."""
+
+
+_ENVIRONMENT = {
+    "target": "HARNESS_TARGET",
+    "base_url": "HARNESS_BASE_URL",
+    "paraphrase_target": "HARNESS_PARAPHRASE_TARGET",
+    "judge_model": "HARNESS_JUDGE_MODEL",
+    "judge_base_url": "HARNESS_JUDGE_BASE_URL",
+    "moderation_model": "HARNESS_MODERATION_MODEL",
+    "moderation_base_url": "HARNESS_MODERATION_BASE_URL",
+    "cache_dir": "HARNESS_CACHE_DIR",
+    "log_dir": "HARNESS_LOG_DIR",
+    "state_home": "XDG_STATE_HOME",
+    "step_summary": "GITHUB_STEP_SUMMARY",
+}
+
+
+def environment(environ: Mapping[str, str] | None = None) -> Environment:
+    """The environment's non-run settings, read now (see `Environment`)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {f: env.get(v) or None for f, v in _ENVIRONMENT.items()}
+    return Environment(**values, responder=env.get("HARNESS_RESPONDER") or env.get("USER"),
+                       debug=bool(env.get("HARNESS_DEBUG")), ci=bool(env.get("CI")))
+
+
+def ignored_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """HARNESS_* run-setting variables that are set (a watch ignores them: pinned settings)."""
+    env = os.environ if environ is None else environ
+    return {v: env[v] for v in sorted(_ENV.values()) if env.get(v)}
 
 
 def parse_temperatures(text: str, setting: str = "--temperatures") -> tuple[float, ...]:

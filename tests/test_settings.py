@@ -27,3 +27,18 @@ def test_parse_temperatures() -> None:
         parse_temperatures("hot")
     with pytest.raises(UsageError):
         parse_temperatures("3")
+
+
+def test_environment_reads_every_variable_at_call_time() -> None:
+    from harness.settings import environment, ignored_environment
+
+    env = {"HARNESS_TARGET": "sim:patched", "HARNESS_BASE_URL": "", "USER": "ana",
+           "HARNESS_JUDGE_MODEL": "j", "HARNESS_DEBUG": "1", "CI": "true",
+           "GITHUB_STEP_SUMMARY": "/tmp/s.md", "HARNESS_SAMPLES": "3", "HARNESS_SEED": ""}
+    got = environment(env)
+    assert got.target == "sim:patched" and got.base_url is None  # empty means unset
+    assert got.responder == "ana" and got.judge_model == "j" and got.debug and got.ci
+    assert got.step_summary == "/tmp/s.md" and got.moderation_model is None
+    assert environment({**env, "HARNESS_RESPONDER": "bo"}).responder == "bo"
+    assert environment({}).debug is False and environment({}).responder is None
+    assert ignored_environment(env) == {"HARNESS_SAMPLES": "3"}

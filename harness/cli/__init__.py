@@ -86,9 +86,11 @@ def _crash_log(exc: BaseException) -> Path | None:
 
     text = "".join(traceback.format_exception(exc))
     text = scrub_secrets(text, secret_env_values())
-    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local",
-                                                             "state")
-    dirs = [os.environ.get("HARNESS_LOG_DIR"), os.path.join(state, "harness"),
+    from harness.settings import environment
+
+    env = environment()
+    state = env.state_home or os.path.join(os.path.expanduser("~"), ".local", "state")
+    dirs = [env.log_dir, os.path.join(state, "harness"),
             tempfile.gettempdir()]
     name = f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
     for d in dirs:
@@ -184,7 +186,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
         print_error(exc, wants_json(argv))
         return EXIT_USAGE
     except HarnessError as exc:
-        if os.environ.get("HARNESS_DEBUG"):
+        from harness.settings import environment
+
+        if environment().debug:
             import traceback
 
             traceback.print_exc()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +51,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     write_private_text(report, text)
     if args.junit:
         write_private_text(Path(args.junit), compare_junit(result, args.inconclusive))
-    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    from harness.settings import environment
+
+    step_summary = environment().step_summary
     if step_summary:
         # GitHub shows this Markdown on the job's summary page.
         with open(step_summary, "a", encoding="utf-8") as fh:

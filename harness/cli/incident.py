@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -138,7 +137,9 @@ def cmd_new(args: argparse.Namespace) -> int:
 
     families = [f.strip() for f in args.families.split(",") if f.strip()] if args.families \
         else None
-    target = args.paraphrase_target or os.environ.get("HARNESS_PARAPHRASE_TARGET")
+    from harness.settings import environment
+
+    target = args.paraphrase_target or environment().paraphrase_target
     rewrite = None
     kinds: list[str] = []
     if target:
@@ -192,9 +193,9 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 def cmd_stage(args: argparse.Namespace) -> int:
     from harness.incidents import set_stage
+    from harness.settings import environment
 
-    by = args.by if args.by is not None else (os.environ.get("HARNESS_RESPONDER")
-                                               or os.environ.get("USER") or "")
+    by = args.by if args.by is not None else (environment().responder or "")
     block = set_stage(args.name, args.stage, args.note, directory=args.dir, by=by)
     if args.json:
         from harness.cli._output import print_json
@@ -213,14 +214,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     options = None
     if args.run:
         from harness.run import RunOptions
-        from harness.settings import Overrides
+        from harness.settings import Overrides, environment
 
         if args.samples is not None and args.samples < 1:
             raise UsageError(f"--samples must be at least 1, got {args.samples}")
         options = RunOptions(
-            target=args.target or os.environ.get("HARNESS_TARGET") or "sim",
+            target=args.target or environment().target or "sim",
             out_dir=Path(args.out),
-            base_url=args.base_url or os.environ.get("HARNESS_BASE_URL"),
+            base_url=args.base_url or environment().base_url,
             api_key_env=args.api_key_env,
             overrides=Overrides(samples=args.samples),
             progress=False if args.quiet else None)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UsageError
+from harness.settings import environment
 
 
 def add_target_options(p: argparse.ArgumentParser) -> None:
@@ -93,9 +94,9 @@ def run_options_from_args(args: argparse.Namespace) -> Any:
     if args.confidence is not None and not 0 < args.confidence < 1:
         raise UsageError(f"--confidence must be in (0, 1), e.g. 0.95; got {args.confidence}")
     return RunOptions(
-        target=args.target or os.environ.get("HARNESS_TARGET") or "sim",
+        target=args.target or environment().target or "sim",
         out_dir=Path(args.out),
-        base_url=args.base_url or os.environ.get("HARNESS_BASE_URL"),
+        base_url=args.base_url or environment().base_url,
         api_key_env=args.api_key_env,
         overrides=Overrides(samples=args.samples, temperatures=temps, seed=args.seed,
                             concurrency=args.concurrency, confidence_level=args.confidence,
@@ -127,7 +128,7 @@ def print_result(result: Any, args: argparse.Namespace) -> None:
 
         write_private_text(Path(args.junit),
                            run_junit(result.summary, getattr(args, "inconclusive", "fail")))
-    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    step_summary = environment().step_summary
     if step_summary:
         with open(step_summary, "a", encoding="utf-8") as fh:
             fh.write((result.run_dir / REPORT).read_text(encoding="utf-8") + "\n")
@@ -160,7 +161,7 @@ def check_output_paths(args: argparse.Namespace) -> None:
             raise UsageError(f"--out {out}: {base} is a file, not a folder")
         check_writable_dir(base, f"--out {out}")
     files = [("--junit", getattr(args, "junit", None)),
-             ("GITHUB_STEP_SUMMARY", os.environ.get("GITHUB_STEP_SUMMARY"))]
+             ("GITHUB_STEP_SUMMARY", environment().step_summary)]
     for what, value in files:
         if not value:
             continue

@@ -38,6 +38,7 @@ from harness.detectors.judge_protocol import (
     parse_verdict,
 )
 from harness.records import CompletionRequest, DetectorResult, Message, freeze, sha256_text
+from harness.settings import environment
 
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_MAX_TOKENS = 300
@@ -289,7 +290,7 @@ def make_judge(params: Mapping[str, Any]) -> JudgeDetector:
             raise DetectorParamError("judge", flag, f"{params[flag]!r} is not true/false")
     cache_dir: Path | None = None
     if params.get("cache", True):
-        env_dir = os.environ.get("HARNESS_CACHE_DIR")
+        env_dir = environment().cache_dir
         cache_dir = (Path(params["cache_dir"]) if params.get("cache_dir")
                      else Path(env_dir) / "judge" if env_dir else DEFAULT_CACHE_DIR)
     rubric_dir = Path(params["rubric_dir"]) if params.get("rubric_dir") else None
@@ -312,8 +313,8 @@ def make_judge(params: Mapping[str, Any]) -> JudgeDetector:
         raise DetectorParamError("judge", "rubric", "give a rubric name or a file path")
     category = params.get("category")
     return JudgeDetector(
-        model=str(params.get("model") or os.environ.get("HARNESS_JUDGE_MODEL") or DEFAULT_MODEL),
-        base_url=params.get("base_url") or os.environ.get("HARNESS_JUDGE_BASE_URL") or None,
+        model=str(params.get("model") or environment().judge_model or DEFAULT_MODEL),
+        base_url=params.get("base_url") or environment().judge_base_url,
         api_key_env=str(params.get("api_key_env") or "OPENAI_API_KEY"),
         rubric=rubric, rubric_dir=rubric_dir, k=k, temperature=float(raw_temp),
         category=str(category) if category else None, cache_dir=cache_dir,

@@ -8,13 +8,13 @@ the default threshold). `base_url: sim` asks the simulator as a target (in proce
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
 from harness.detectors._net import get_client, in_process_target, resolve_api_key, with_retry
 from harness.detectors.base import DetectionInput, DetectorParamError
 from harness.records import DetectorResult, freeze
+from harness.settings import environment
 from harness.targets.base import ModerationTarget
 
 DEFAULT_MODEL = "omni-moderation-latest"
@@ -133,8 +133,9 @@ def make_moderation(params: Mapping[str, Any]) -> ModerationDetector:
                                  "e.g. {violence: 0.3}")
     thresholds = {str(c): _threshold(v, f"thresholds.{c}") for c, v in raw_thresholds.items()}
     threshold = _threshold(params.get("threshold", DEFAULT_THRESHOLD), "threshold")
-    base_url = params.get("base_url") or os.environ.get("HARNESS_MODERATION_BASE_URL") or None
-    model = params.get("model") or os.environ.get("HARNESS_MODERATION_MODEL") or DEFAULT_MODEL
+    env = environment()
+    base_url = params.get("base_url") or env.moderation_base_url
+    model = params.get("model") or env.moderation_model or DEFAULT_MODEL
     return ModerationDetector(
         model=str(model), base_url=base_url,
         api_key_env=str(params.get("api_key_env") or "OPENAI_API_KEY"),
