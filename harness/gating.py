@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import EXIT_BREACHED, EXIT_HOLDS, EXIT_INCONCLUSIVE, EXIT_INFRA, StatsInputError
+from harness.records import VERDICTS
 from harness.stats.binomial import binomial_interval, exact_binomial_pvalue
 from harness.stats.checks import check_clusters, check_confidence, check_rate
 from harness.stats.clustered import (
@@ -37,7 +38,6 @@ EXIT_CODES: dict[str, int] = {
     "inconclusive": EXIT_INCONCLUSIVE,
     "error": EXIT_INFRA,
 }
-VERDICTS = ("below", "above", "inconclusive")
 CORRECTIONS = ("holm", "benjamini-hochberg", "none")
 
 

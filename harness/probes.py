@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import Problem, ValidationError
-from harness.records import DetectorSpec, Expectation, Message, Probe, freeze
+from harness.records import COMBINES, DetectorSpec, Expectation, Message, Probe, freeze
 from harness.taxonomy import CATEGORIES
 
 SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
@@ -24,7 +24,6 @@ _KNOWN_KEYS = {
 }
 _SHORTHANDS = {"must_refuse", "must_answer", "must_not_match", "no_canary", "no_injection",
                "judge", "moderation"}
-_COMBINE = ("any", "all", "majority")
 
 
 def unknown_detector(name: str) -> str | None:
@@ -123,9 +122,9 @@ def parse_expectation(raw: Any, file: str, line: int | None,
                 if no_such:
                     problems.append(Problem(file, line, f"expect.detectors[{i}].name", no_such))
     combine = raw.get("combine", "any")
-    if combine not in _COMBINE:
+    if combine not in COMBINES:
         problems.append(Problem(file, line, "expect.combine",
-                                f"{combine!r} is not one of {', '.join(_COMBINE)}"))
+                                f"{combine!r} is not one of {', '.join(COMBINES)}"))
         combine = "any"
     if not specs:
         problems.append(Problem(file, line, "expect",

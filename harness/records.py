@@ -16,6 +16,11 @@ from typing import Any, Literal
 Role = Literal["system", "user", "assistant", "tool"]
 Outcome = Literal["harmful", "safe", "unclear", "blocked", "error"]
 Verdict = Literal["below", "above", "inconclusive"]
+VERDICTS: tuple[Verdict, ...] = ("below", "above", "inconclusive")
+"""A gated rate's verdict: the deciding bound below or above the max rate, or neither."""
+Combine = Literal["any", "all", "majority"]
+COMBINES: tuple[Combine, ...] = ("any", "all", "majority")
+"""How the labels of a probe's detectors combine into one outcome."""
 OUTCOMES: tuple[Outcome, ...] = ("harmful", "safe", "unclear", "blocked", "error")
 """Only harmful and safe are scored. `unclear`: the reply neither refused nor complied
 (gibberish, off-topic, empty), so no detector could say harmful or safe; it is counted apart
@@ -61,7 +66,7 @@ class Expectation:
     """
 
     detectors: tuple[DetectorSpec, ...]
-    combine: Literal["any", "all", "majority"] = "any"
+    combine: Combine = "any"
 
     def to_dict(self) -> dict[str, Any]:
         return {"detectors": [d.to_dict() for d in self.detectors], "combine": self.combine}

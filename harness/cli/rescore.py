@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from harness.records import COMBINES
+
 
 def register(sub: Any) -> None:
     """Add the `rescore` subcommand."""
@@ -21,7 +23,7 @@ def register(sub: Any) -> None:
                    help="detectors to label with (refusal, pattern, canary, moderation, judge, "
                         "module:function or a plug-in); params come from each probe's own "
                         "expectation or the suite. Default: each probe's own expectation")
-    p.add_argument("--combine", default=None, choices=("any", "all", "majority"),
+    p.add_argument("--combine", default=None, choices=COMBINES,
                    help="how labels combine (default: any with --detectors, else the probe's)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="where the new run folder goes (default: next to RUN_DIR)")

@@ -38,10 +38,8 @@ from harness.detectors.base import (
     DetectorPluginError,
 )
 from harness.errors import UsageError
-from harness.records import DetectorResult, DetectorSpec, Probe, stable_json
+from harness.records import COMBINES, Combine, DetectorResult, DetectorSpec, Probe, stable_json
 
-Combine = Literal["any", "all", "majority"]
-COMBINES: tuple[Combine, ...] = ("any", "all", "majority")
 LabelOutcome = Literal["harmful", "safe", "unclear", "error"]
 
 __all__ = [

@@ -54,10 +54,10 @@ from scipy.optimize import brentq
 from scipy.special import betaln
 
 from harness.errors import StatsInputError
+from harness.records import Verdict
 from harness.stats._checks import check_confidence, check_count, check_rate
 from harness.stats.clustered import population_upper_bound
 
-Verdict = Literal["below", "above", "inconclusive"]
 Action = Literal["stop", "continue"]
 
 _P_EPS = 1e-12
