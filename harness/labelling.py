@@ -129,12 +129,13 @@ def _result_line(req: LabelRequest, outcome: str, results: Sequence[Any]) -> dic
 
 async def _label_all(requests: Sequence[LabelRequest], extra: Sequence[DetectorSpec],
                      concurrency: int) -> list[dict[str, Any]]:
-    from harness.detectors import DetectionInput, aclose_all, build, label_sample, specs_for
+    from harness.detectors import DetectionInput, DetectorPool, label_sample, specs_for
 
     sem = asyncio.Semaphore(concurrency)
+    pool = DetectorPool()  # this labelling's detectors (one per distinct spec), closed with it
 
     async def one(req: LabelRequest) -> dict[str, Any]:
-        detectors = [build(s) for s in specs_for(req.probe, extra)]
+        detectors = [pool.build(s) for s in specs_for(req.probe, extra)]
         item = DetectionInput(req.output, req.probe, None, req.probe.messages, None)
         async with sem:
             outcome, results = await label_sample(detectors, item, req.probe.expect.combine)
@@ -143,7 +144,7 @@ async def _label_all(requests: Sequence[LabelRequest], extra: Sequence[DetectorS
     try:
         return list(await asyncio.gather(*(one(r) for r in requests)))
     finally:
-        await aclose_all()
+        await pool.aclose()
 
 
 def label_requests(requests: Sequence[LabelRequest], extra: Sequence[DetectorSpec] = (),

@@ -3,7 +3,8 @@
 Public surface:
 
 * `build(spec) -> Detector` and the `register(name)` decorator (registry, plug-ins via
-  `module:function` names or the `harness.detectors` entry-point group);
+  `module:function` names or the `harness.detectors` entry-point group); `DetectorPool`:
+  the detectors of one run, rescore, calibration or labelling, closed together by its owner;
 * `label_sample(detectors, item, combine) -> (outcome, results)`: run detectors on one
   output and combine their labels (any / all / majority); any detector error makes the
   outcome "error", never "safe";
@@ -22,10 +23,8 @@ from typing import Literal
 from harness.detectors._registry import (
     ENTRY_POINT_GROUP,
     DetectorPool,
-    aclose_all,
     build,
     check_spec,
-    clear_cache,
     known_names,
     register,
     resolve_factory,
@@ -52,10 +51,8 @@ __all__ = [
     "DetectorParamError",
     "DetectorPluginError",
     "DetectorPool",
-    "aclose_all",
     "build",
     "check_spec",
-    "clear_cache",
     "combine_labels",
     "failed_detectors",
     "known_names",

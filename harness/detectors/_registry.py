@@ -1,4 +1,4 @@
-"""Detector registry: names -> factories, plug-ins, and a cache of built instances.
+"""Detector registry: names -> factories, plug-ins, and the run-owned `DetectorPool`.
 
 Lookup order for a name: detectors registered in-process with `@register`, the
 built-in detectors (imported lazily so `import harness.detectors` stays cheap and
@@ -36,7 +36,6 @@ _BUILTINS: dict[str, str] = {
 }
 
 _REGISTERED: dict[str, DetectorFactory] = {}
-_INSTANCES: dict[tuple[str, str], Detector] = {}
 
 
 def register(name: str) -> Callable[[DetectorFactory], DetectorFactory]:
@@ -111,21 +110,9 @@ def resolve_factory(name: str) -> DetectorFactory:
 
 
 def build(spec: DetectorSpec) -> Detector:
-    """A configured detector for `spec`, shared between equal specs.
-
-    Instances are cached by (name, canonical params) so that e.g. one judge client and its
-    cache are shared by every probe that asks for the same judge.
-    """
-    key = (spec.name, stable_json(dict(spec.params)))
-    cached = _INSTANCES.get(key)
-    if cached is not None:
-        return cached
-    detector = _build_new(spec)
-    _INSTANCES[key] = detector
-    return detector
-
-
-def _build_new(spec: DetectorSpec) -> Detector:
+    """A new configured detector for `spec`; its caller closes it (`aclose`, when it has
+    one). Work over many outputs takes its detectors from a `DetectorPool` instead, which
+    shares one instance (one judge cache, one client) between equal specs and closes them."""
     detector = resolve_factory(spec.name)(spec.params)
     if not isinstance(detector, Detector):
         raise DetectorPluginError(
@@ -150,7 +137,7 @@ class DetectorPool:
         key = (spec.name, stable_json(dict(spec.params)))
         detector = self._instances.get(key)
         if detector is None:
-            detector = self._instances[key] = _build_new(spec)
+            detector = self._instances[key] = build(spec)
         return detector
 
     def __len__(self) -> int:
@@ -179,18 +166,4 @@ def check_spec(spec: DetectorSpec) -> str | None:
     return None
 
 
-async def aclose_all() -> None:
-    """Close network clients held by cached detectors and forget the instances."""
-    instances = list(_INSTANCES.values())
-    _INSTANCES.clear()
-    for det in instances:
-        close = getattr(det, "aclose", None)
-        if close is not None:
-            await close()
-    await close_clients()
-
-
-def clear_cache() -> None:
-    """Forget cached instances (tests; a new event loop). Does not close clients."""
-    _INSTANCES.clear()
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.detectors import _net, clear_cache
+from harness.detectors import _net
 from harness.targets.retry import RetryPolicy
 
 
@@ -19,4 +19,3 @@ def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.delenv(var, raising=False)
     yield
     _net.set_retry_policy(None)
-    clear_cache()

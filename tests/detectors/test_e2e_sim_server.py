@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from harness.detectors import DetectionInput, build, clear_cache, label_sample
+from harness.detectors import DetectionInput, build, label_sample
 from harness.records import DetectorSpec, Expectation, Message, Probe, freeze
 from harness.sim.model import SimModel
 
@@ -38,10 +38,7 @@ def sim_url() -> Iterator[str]:
 
 
 def _run(coro: Any) -> Any:
-    try:
-        return run_closing_clients(coro)
-    finally:
-        clear_cache()
+    return run_closing_clients(coro)
 
 
 def test_moderation_and_judge_over_sim_server(sim_url: str, tmp_path: Path) -> None:

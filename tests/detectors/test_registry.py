@@ -50,11 +50,20 @@ def test_unknown_name_did_you_mean() -> None:
         build(DetectorSpec("zzzzzz"))
 
 
-def test_instances_are_shared_per_name_and_params() -> None:
-    a = build(DetectorSpec("pattern", freeze({"patterns": ["a"], "ignore_case": True})))
-    b = build(DetectorSpec("pattern", freeze({"ignore_case": True, "patterns": ["a"]})))
-    c = build(DetectorSpec("pattern", freeze({"patterns": ["b"]})))
-    assert a is b and a is not c
+def test_a_pool_shares_instances_per_name_and_params_and_build_does_not() -> None:
+    from harness.detectors import DetectorPool
+
+    pool = DetectorPool()
+    a = pool.build(DetectorSpec("pattern", freeze({"patterns": ["a"], "ignore_case": True})))
+    b = pool.build(DetectorSpec("pattern", freeze({"ignore_case": True, "patterns": ["a"]})))
+    c = pool.build(DetectorSpec("pattern", freeze({"patterns": ["b"]})))
+    assert a is b and a is not c and len(pool) == 2
+    # No module-level cache: two builds are two detectors, and a new pool starts empty.
+    spec = DetectorSpec("pattern", freeze({"patterns": ["a"]}))
+    assert build(spec) is not build(spec)
+    assert DetectorPool().build(spec) is not pool.build(spec)
+    asyncio.run(pool.aclose())
+    assert len(pool) == 0
 
 
 def test_module_function_plugin() -> None:
