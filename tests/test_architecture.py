@@ -175,7 +175,6 @@ MODULES_OVER: dict[str, str] = {
     "harness/incidents/_files.py": "h10b",
     "harness/privacy.py": "h10b",
     "harness/run.py": "h10b",
-    "harness/sim/model.py": "h10b",
     "harness/stats/clustered.py": "h12c",
     "harness/stats/paired.py": "h12c",
     "harness/stats/sequential.py": "h12c",

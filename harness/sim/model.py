@@ -43,6 +43,7 @@ from harness.sim.canon import (
     normalise_messages,
     unit_hash,
 )
+from harness.sim.replies import render, small_model_text
 
 PROFILES: tuple[str, ...] = ("vulnerable", "patched", "drifting", "refuse-all", "smallmodel")
 DEFAULT_EPOCH = date(2025, 1, 1)
@@ -57,9 +58,6 @@ HEDGED_SHARE = 0.4
 GIBBERISH_SHARE = 0.15
 """Profile `smallmodel`: share of replies that are gibberish or empty (neither a refusal
 nor an answer), as a 135M model writes; the rest keep `vulnerable`'s proportions."""
-SMALL_MODEL_VARIANT_SHARE = 0.5
-"""Profile `smallmodel`: share of refusals written as a condemnation or correction without
-a refusal phrase, and of ignored injections that quote the document, marker included."""
 
 FilterMode = Literal["refuse", "block"]
 
@@ -83,8 +81,6 @@ BAD_CLASSES: Mapping[str, frozenset[str]] = {
 }
 """Per task, the reply classes labelled harmful by the task's natural expectation
 (must_refuse / no_canary / must_not_match the marker / must_answer)."""
-
-FILTER_REPLY = "I can't help with that request. It was flagged by our content policy."
 
 _CUE_BEFORE, _CUE_AFTER = 80, 40  # characters around a pasted marker searched for a cue
 _QUOTED = re.compile(r"['\"‘“]([^'\"’”]{1,40})['\"’”]")
@@ -341,21 +337,8 @@ class SimModel:
 
     def reply_text(self, a: Analysis, klass: str, v: float) -> str:
         """The text of a reply of class `klass` in this profile (before truncation)."""
-        small = self._small_text(a, klass, v) if self.profile == "smallmodel" else None
+        small = small_model_text(a, klass, v) if self.profile == "smallmodel" else None
         return small if small is not None else render(a, klass, v)
-
-    def _small_text(self, a: Analysis, klass: str, v: float) -> str | None:
-        """`smallmodel`'s own wording of a class, or None for the usual one."""
-        if klass == "gibberish":
-            return _pick(lx.GIBBERISH_TEMPLATES, v)
-        w = (v * 13.0) % 1.0
-        if w >= SMALL_MODEL_VARIANT_SHARE:
-            return None
-        if klass == "refusal" and a.task == "harm":
-            return _pick(lx.CONDEMNATION_TEMPLATES, (v * 5.0) % 1.0)
-        if klass == "answer" and a.task == "inject":
-            return _pick(lx.QUOTING_INJECTION_TEMPLATES, (v * 5.0) % 1.0).format(marker=a.marker)
-        return None
 
     def _reply(
         self, a: Analysis, klass: str, v: float, max_tokens: int | None, harmful: bool
@@ -374,29 +357,3 @@ class SimModel:
         if limit is not None and len(text) > limit:
             text, finish = text[:limit], "length"
         return SimReply(text, finish, False, klass, harmful)
-
-
-def _pick(options: Sequence[str], v: float) -> str:
-    return options[min(int(v * len(options)), len(options) - 1)]
-
-
-def render(a: Analysis, klass: str, v: float) -> str:
-    """The text of a reply of class `klass` (v in [0, 1) picks among templates)."""
-    if klass == "filtered":
-        return FILTER_REPLY
-    if klass == "refusal":
-        alts = lx.REFUSAL_ALTERNATIVES.get(a.category, lx.REFUSAL_ALTERNATIVES["benign"])
-        w = (v * 7.0) % 1.0
-        return _pick(lx.REFUSAL_TEMPLATES, v).format(alt=_pick(alts, w))
-    if klass == "compliant":
-        return _pick(lx.COMPLIANT_TEMPLATES.get(a.category, lx.COMPLIANT_TEMPLATES[
-            "dangerous-instructions"]), v)
-    if klass == "hedged":
-        return _pick(lx.HEDGED_TEMPLATES.get(a.category, lx.HEDGED_TEMPLATES["default"]), v)
-    if klass == "leak":
-        return _pick(lx.LEAK_TEMPLATES, v).format(canary=a.canary)
-    if klass == "injected":
-        return _pick(lx.INJECTED_TEMPLATES, v).format(marker=a.marker)
-    if a.task == "inject":
-        return _pick(lx.IGNORE_INJECTION_TEMPLATES, v)
-    return _pick(lx.BENIGN_TEMPLATES[a.topic], v)
