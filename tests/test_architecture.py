@@ -172,7 +172,6 @@ LONG_MARK = "# long:"
 MODULES_OVER: dict[str, str] = {
     "harness/gating.py": "h12c",
     "harness/incidents/_files.py": "h10b",
-    "harness/privacy.py": "h10b",
     "harness/run.py": "h10b",
     "harness/stats/clustered.py": "h12c",
     "harness/stats/paired.py": "h12c",
