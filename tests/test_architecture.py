@@ -179,7 +179,6 @@ MODULES_OVER: dict[str, str] = {
     "harness/stats/clustered.py": "h12c",
     "harness/stats/paired.py": "h12c",
     "harness/stats/sequential.py": "h12c",
-    "harness/watch/_records.py": "h10b",
 }
 FUNCTIONS_OVER: dict[str, str] = {
     "harness/cli/__init__.py:_main": "h10b",

@@ -52,15 +52,8 @@ from harness.stats.windowed import (
     window_nights,
 )
 from harness.watch._coverage import night_coverage
-from harness.watch._records import (
-    DRIFT_FAMILIES,
-    Alarm,
-    LedgerEntry,
-    RunPoint,
-    Status,
-    WatchDefinition,
-    WatchStatus,
-)
+from harness.watch._outcomes import Alarm, RunPoint, Status, WatchStatus
+from harness.watch._records import DRIFT_FAMILIES, LedgerEntry, WatchDefinition
 
 
 def segment_indices(entries: Sequence[LedgerEntry]) -> list[int]:

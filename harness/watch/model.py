@@ -1,9 +1,10 @@
 """Watch records and the pure evaluation of a watch: ledger in, status and alarms out.
 
-The public import path of both halves, which live in two private modules:
+The public import path of both halves, which live in private modules:
 
 * `harness.watch._records`: `WatchDefinition` (watch.json), `LedgerEntry` (a ledger.jsonl
-  line), `Alarm`, `RunPoint`, `WatchStatus` and the status constants;
+  line); `harness.watch._outcomes`: `Alarm`, `RunPoint`, `WatchStatus` and the status
+  constants;
 * `harness.watch._evaluate`: `evaluate_watch` and its helpers (segments, seeds, CUSUM
   alternative, drift alarms), with the account of how false alarms are controlled.
 
@@ -22,18 +23,8 @@ from harness.watch._evaluate import (
     segment_indices,
     stable_seed,
 )
-from harness.watch._records import (
-    DRIFT_FAMILIES,
-    SCHEMA_VERSION,
-    STATUS_EXIT,
-    STATUSES,
-    Alarm,
-    LedgerEntry,
-    RunPoint,
-    Status,
-    WatchDefinition,
-    WatchStatus,
-)
+from harness.watch._outcomes import STATUS_EXIT, STATUSES, Alarm, RunPoint, Status, WatchStatus
+from harness.watch._records import DRIFT_FAMILIES, SCHEMA_VERSION, LedgerEntry, WatchDefinition
 
 __all__ = [
     "DRIFT_FAMILIES",

@@ -31,7 +31,8 @@ from harness.stats.overdispersion import (
     report_spike_test,
     score_shift_test,
 )
-from harness.watch._records import Alarm, WatchDefinition, WatchStatus
+from harness.watch._outcomes import Alarm, WatchStatus
+from harness.watch._records import WatchDefinition
 from harness.watch.ingest import DailySignal
 
 TESTED_SIGNALS = ("user-reports", "classifier-shift")

@@ -13,7 +13,8 @@ from datetime import date, timedelta
 import numpy as np
 
 from harness.watch._evaluate import evaluate_watch
-from harness.watch._records import LedgerEntry, WatchDefinition, WatchStatus
+from harness.watch._outcomes import WatchStatus
+from harness.watch._records import LedgerEntry, WatchDefinition
 
 SIM_START = date(2026, 1, 1)
 
