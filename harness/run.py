@@ -170,7 +170,7 @@ def shard_from_manifest(manifest: dict[str, Any]) -> Shard | None:
 
 def _is_batch_spec(target: str | Target) -> bool:
     if isinstance(target, str):
-        return target.strip().lower().startswith("openai-batch:")
+        return target.strip().lower().partition(":")[0] in ("openai-batch", "batch-file")
     return isinstance(target, BatchTarget)
 
 
@@ -371,9 +371,9 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
         suite = load_suite(suite)
     suite = resolve_suite(suite, options)
     if options.sequential and _is_batch_spec(options.target):
-        raise UsageError("--sequential cannot be combined with an openai-batch target: its "
-                         "rounds would each wait for a batch job; run a fixed plan, or use "
-                         "openai:<model> for a sequential run")
+        raise UsageError("--sequential cannot be combined with a batch target (openai-batch, "
+                         "batch-file): its rounds would each wait for a batch job; run a "
+                         "fixed plan, or use openai:<model> for a sequential run")
     if options.sequential and options.shard is not None:
         raise UsageError("--sequential cannot be combined with --shard: its stopping rule "
                          "needs every group's counts; run the shards with a fixed plan")

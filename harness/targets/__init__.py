@@ -3,7 +3,8 @@
 `make_target(spec, ...)` builds one from a spec string `<kind>[:<argument>]`: `sim`,
 `sim:<profile>` (the embedded simulator; profiles in `harness.sim.PROFILES`), `openai:<model>`
 (any OpenAI-compatible endpoint, with `base_url` and `api_key_env`), `openai-batch:<model>`
-(the same through the Batch API: `harness.targets.openai_batch`) or `scripted:<reply>` (a
+(the same through the Batch API: `harness.targets.openai_batch`), `batch-file:<model>` (a
+Batch JSONL file answered offline, e.g. by `vllm run-batch`) or `scripted:<reply>` (a
 target that always gives one answer, for tests). Callers that already hold a `Target` pass
 the object itself (e.g. `run_suite(suite, target=my_target)`).
 
@@ -30,6 +31,7 @@ _BUILTIN_KINDS: dict[str, str] = {
     "sim": "harness.targets.sim_target:build",
     "openai": "harness.targets.openai_target:build",
     "openai-batch": "harness.targets.openai_batch:build",
+    "batch-file": "harness.targets.batch_file:build",
     "scripted": "harness.targets.scripted:build",
 }
 _REGISTERED: dict[str, TargetFactory] = {}

@@ -45,14 +45,14 @@ from tenacity import (
 
 from harness.errors import (
     InfrastructureError,
-    PartialAnswerError,
     TargetAuthError,
     TargetNotFoundError,
     UsageError,
 )
 from harness.privacy import register_url, scrub_url
-from harness.records import Completion, CompletionRequest
-from harness.store import read_json, utc_now, write_json, write_private_text
+from harness.records import Completion
+from harness.store import utc_now, write_private_text
+from harness.targets._batch_answers import STATE_FILE, BatchAnswers
 from harness.targets._batch_files import (
     CHAT_URL,
     LineAnswer,
@@ -76,7 +76,6 @@ from harness.targets.retry import (
     is_retryable,
 )
 
-STATE_FILE = "batch.json"
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 
 
@@ -92,7 +91,7 @@ class BatchPoll:
     max_wait_s: float = 25 * 3600.0
 
 
-class OpenAIBatchTarget:
+class OpenAIBatchTarget(BatchAnswers):
     """`openai-batch:<model>`: sampled through the Batch API (`/v1/files`, `/v1/batches`)."""
 
     supports_n = True
@@ -114,12 +113,7 @@ class OpenAIBatchTarget:
         self._key = read_api_key(self.api_key_env, self.base_url)
         self._client: openai.AsyncOpenAI | None = None
         self._rng = random.Random()
-        self._state_path: Path | None = None
-        self._state: dict[str, Any] = {"batches": []}
-        self._used: list[str] = []  # ids of the batches this session read
-        self._answers: dict[tuple[str, int], Completion | str] = {}
-        self._sample_of_seed: dict[int, tuple[str, int]] = {}
-        self._prepared = False
+        super().__init__()
 
     def __repr__(self) -> str:
         return f"OpenAIBatchTarget(model={self.model!r}, base_url={self.base_url!r})"
@@ -151,54 +145,18 @@ class OpenAIBatchTarget:
             await self._client.close()
             self._client = None
 
-    # ----------------------------------------------------------------- the Target protocol
-
-    async def complete(self, request: CompletionRequest) -> list[Completion]:
-        """The answers `prepare` collected for this request's samples."""
-        if not self._prepared:
-            raise UsageError(f"{self.name} answers whole plans: run it with `harness run` "
-                             "(it does not take single requests, e.g. as a judge)")
-        seeds: Sequence[int | None] = request.sample_seeds or \
-            tuple(request.seed_of(j) for j in range(request.n))
-        got: list[Completion | None] = []
-        errors: list[str] = []
-        for seed in seeds:
-            answer = self._answers.get(self._sample_of_seed.get(seed, ("", -1))) \
-                if seed is not None else None
-            if isinstance(answer, Completion):
-                got.append(answer)
-            else:
-                got.append(None)
-                errors.append(answer or f"{self.name}: no batch answer for this sample")
-        if not errors:
-            return [c for c in got if c is not None]
-        if all(c is None for c in got):
-            raise TargetRequestError(errors[0])
-        raise PartialAnswerError(errors[0], got)
-
     # ----------------------------------------------------------------- the BatchTarget protocol
 
     async def prepare(self, items: Sequence[BatchItem], run_dir: Path,
                       notify: Callable[[str], None]) -> None:
         """Submit (or pick up) the batches that answer `items`, wait for them and keep the
         answers. Raises InfrastructureError when the endpoint or a batch fails."""
-        self._state_path = run_dir / STATE_FILE
-        if self._state_path.exists():
-            self._state = read_json(self._state_path)
-        for item in items:
-            for j in range(item.request.n):
-                seed = item.request.seed_of(j)
-                if seed is not None:
-                    self._sample_of_seed[seed] = (item.cell_key, item.start + j)
-        self._prepared = True
+        self._open(items, run_dir)
         if not items:
             return
         await self._adopt_unrecorded(notify)
-        pending = [b for b in self._state["batches"] if not b.get("consumed") and b.get("id")]
-        covered = {(r[1], int(r[2]) + j) for b in pending for r in b["requests"]
-                   for j in range(int(r[3]))}
-        new = [it for it in items
-               if any((it.cell_key, it.start + j) not in covered for j in range(it.request.n))]
+        pending = self._pending()
+        new = self._uncovered(items, pending)
         if pending:
             notify(f"picking up {len(pending)} batch(es) recorded in {self._state_path}: "
                    + ", ".join(b["id"] for b in pending))
@@ -210,18 +168,7 @@ class OpenAIBatchTarget:
             self._answers.update(await self._collect(entry, batch))
             self._save()
 
-    def consumed(self) -> None:
-        """Every answer of this session's batches is recorded: a resume submits anew."""
-        for entry in self._state["batches"]:
-            if entry.get("id") in self._used:
-                entry["consumed"] = True
-        self._save()
-
     # ----------------------------------------------------------------- steps
-
-    def _save(self) -> None:
-        if self._state_path is not None:
-            write_json(self._state_path, self._state)
 
     async def _call(self, fn: Callable[[], Any]) -> Any:
         """One API call under the retry policy, with auth and 404 errors said plainly."""

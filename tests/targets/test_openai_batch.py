@@ -410,8 +410,8 @@ def test_sim_files_and_batches_endpoints_with_the_official_client(sim: ThreadedS
 
 def test_sequential_is_refused_before_anything_is_made(tmp_path: Path) -> None:
     suite = small_suite(tmp_path, samples=1)
-    with pytest.raises(UsageError, match="--sequential cannot be combined with an "
-                                         "openai-batch target"):
+    with pytest.raises(UsageError, match="--sequential cannot be combined with a batch "
+                                         "target"):
         run_suite(suite, RunOptions(target="openai-batch:sim", base_url="http://127.0.0.1:9/v1",
                                     out_dir=tmp_path / "out", sequential=True, progress=False))
     assert not (tmp_path / "out").exists()
