@@ -84,6 +84,37 @@ def expand_matrix(spec: Any, *, file: str = "<context_matrix>",
     located at `file:line` with the field path, e.g. `context_matrix.documents.injected`.
     Order: axes in AXES order, values in spec order, the last axis varying fastest.
     """
+    axes = _parse_axes(spec, file, line)
+    ordered = [axis for axis in AXES if axis in axes]
+    problems: list[Problem] = []
+    contexts: list[Context] = []
+    seen: set[str] = set()
+    for combo in itertools.product(*(axes[a] for a in ordered)):
+        parts = dict(zip(ordered, (name for name, _ in combo), strict=True))
+        values = dict(zip(ordered, (value for _, value in combo), strict=True))
+        name = context_name(parts)
+        if name in seen:
+            problems.append(Problem(file, line, "context_matrix",
+                                    f"two cells are both named {name!r}; give only one value "
+                                    f"per axis an empty name ({', '.join(EMPTY_NAMES)})"))
+            continue
+        seen.add(name)
+        contexts.append(Context(
+            name=name,
+            system=values.get("system"),
+            turns=values.get("history", ()),
+            documents=values.get("documents", ()),
+            tool_outputs=values.get("tool_outputs", ()),
+            description=", ".join(f"{a}={parts[a]}" for a in ordered),
+        ))
+    if problems:
+        raise ValidationError(problems)
+    return contexts
+
+
+def _parse_axes(spec: Any, file: str, line: int | None) -> dict[str, list[tuple[str, Any]]]:
+    """axis -> [(value name, checked value)] of a matrix spec; ValidationError listing every
+    problem (unknown or repeated axis, bad value name or value)."""
     problems: list[Problem] = []
     if not isinstance(spec, Mapping) or not spec:
         raise ValidationError([Problem(
@@ -118,30 +149,7 @@ def expand_matrix(spec: Any, *, file: str = "<context_matrix>",
         axes[axis] = parsed
     if problems:
         raise ValidationError(problems)
-    ordered = [axis for axis in AXES if axis in axes]
-    contexts: list[Context] = []
-    seen: set[str] = set()
-    for combo in itertools.product(*(axes[a] for a in ordered)):
-        parts = dict(zip(ordered, (name for name, _ in combo), strict=True))
-        values = dict(zip(ordered, (value for _, value in combo), strict=True))
-        name = context_name(parts)
-        if name in seen:
-            problems.append(Problem(file, line, "context_matrix",
-                                    f"two cells are both named {name!r}; give only one value "
-                                    f"per axis an empty name ({', '.join(EMPTY_NAMES)})"))
-            continue
-        seen.add(name)
-        contexts.append(Context(
-            name=name,
-            system=values.get("system"),
-            turns=values.get("history", ()),
-            documents=values.get("documents", ()),
-            tool_outputs=values.get("tool_outputs", ()),
-            description=", ".join(f"{a}={parts[a]}" for a in ordered),
-        ))
-    if problems:
-        raise ValidationError(problems)
-    return contexts
+    return axes
 
 
 class _Invalid:

@@ -61,6 +61,7 @@ class SeverityCell:
     max_rate: float
 
 
+# long: one table, the eight categories with their descriptions (docs/taxonomy.md)
 def _categories() -> Mapping[str, Category]:
     items = (
         Category(

@@ -181,10 +181,6 @@ MODULES_OVER: dict[str, str] = {
     "harness/stats/sequential.py": "h12c",
 }
 FUNCTIONS_OVER: dict[str, str] = {
-    "harness/cli/__init__.py:_main": "h10b",
-    "harness/cli/incident.py:register": "h10b",
-    "harness/cli/watch.py:register": "h10b",
-    "harness/contexts.py:expand_matrix": "h10b",
     "harness/detectors/rules/refusal.py:analyse_refusal": "h11c",
     "harness/engine/_sampling.py:Sampler.do": "h16b",
     "harness/gate_plan.py:gate_plan": "h12c",
@@ -205,7 +201,6 @@ FUNCTIONS_OVER: dict[str, str] = {
     "harness/suites/_fields.py:_parse_probes": "h13b",
     "harness/suites/_load.py:parse_suite": "h13b",
     "harness/targets/retry.py:call_with_retries": "h16b",
-    "harness/taxonomy.py:_categories": "h10b",
     "harness/watch/_evaluate.py:evaluate_watch": "h15b",
     "harness/watch/_evaluate.py:_drift_alarms": "h15b",
     "harness/watch/production.py:evaluate_signals": "h15b",

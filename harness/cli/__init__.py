@@ -161,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout, sys.stderr = out, err
 
 
+# long: one except ladder, so every way out maps to its documented exit code in one place
 def _main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `harness` console script.
 

@@ -16,6 +16,7 @@ from harness.cli._output import add_json_option
 from harness.errors import EXIT_HOLDS, UsageError
 
 
+# long: the argparse table of the incident subcommands and their flags
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "incident", help="create an incident suite from its prompts, record stage handoffs, "

@@ -36,6 +36,7 @@ def _add_results(p: argparse.ArgumentParser) -> None:
                    help="results folder; watches live in DIR/watches/NAME (default: results)")
 
 
+# long: the argparse table of the watch subcommands and their flags
 def register(sub: Any) -> None:
     """Add the `watch` subcommand and its actions."""
     p = sub.add_parser(
