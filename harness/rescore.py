@@ -208,6 +208,36 @@ async def _relabel(
         await pool.aclose()
 
 
+def _last_copies(samples_path: Path) -> list[SampleRecord]:
+    """The records of a samples.jsonl, the last copy of each sample (a resumed run never
+    writes one twice, but be safe)."""
+    by_key: dict[tuple[str, str, float, int], SampleRecord] = {}
+    for d in iter_sample_dicts(samples_path):
+        rec = SampleRecord.from_dict(d)
+        by_key[(rec.probe_id, rec.context, rec.temperature, rec.sample_index)] = rec
+    return list(by_key.values())
+
+
+def _write_rescored(new_dir: Path, run_id: str, results: list[tuple[SampleRecord, str]],
+                    records: list[SampleRecord]) -> tuple[Tally, dict[str, int], int]:
+    """Write the relabelled and kept records to the new run's samples.jsonl (skipped ones are
+    left out); (their tally, how many were relabelled/kept/skipped, how many changed outcome)."""
+    tally = Tally()
+    counts = {"relabelled": 0, "kept": 0, "skipped": 0}
+    n_changed = 0
+    with SampleWriter(new_dir / SAMPLES) as writer:
+        for (rec, what), old in zip(results, records, strict=True):
+            counts[what] += 1
+            if what == "skipped":
+                continue
+            new = replace(rec, run_id=run_id)
+            n_changed += new.outcome != old.outcome
+            d = new.to_dict()
+            tally.add(d)
+            writer.add(d)
+    return tally, counts, n_changed
+
+
 def rescore_run(
     run_dir: str | Path,
     detectors: Sequence[str] | None = None,
@@ -230,12 +260,7 @@ def rescore_run(
         raise StoreError(f"{source.run_dir}: no {SAMPLES}; nothing to re-label")
     warnings: list[str] = []
     suite = _load_suite_for(source.manifest, source.run_dir, warnings)
-    # Keep the last copy of a sample (a resumed run never writes one twice, but be safe).
-    by_key: dict[tuple[str, str, float, int], SampleRecord] = {}
-    for d in iter_sample_dicts(source.samples_path):
-        rec = SampleRecord.from_dict(d)
-        by_key[(rec.probe_id, rec.context, rec.temperature, rec.sample_index)] = rec
-    records = list(by_key.values())
+    records = _last_copies(source.samples_path)
     if not records:
         raise StoreError(f"{source.samples_path} holds no samples; nothing to re-label")
     if (source.manifest.get("settings") or {}).get("storage") == "redacted":
@@ -248,40 +273,21 @@ def rescore_run(
     root = Path(out_dir) if out_dir is not None else source.run_dir.parent
     new_dir = make_private_dir(root) / run_id
     make_private_dir(new_dir)
-    tally = Tally()
-    counts = {"relabelled": 0, "kept": 0, "skipped": 0}
-    n_changed = 0
-    with SampleWriter(new_dir / SAMPLES) as writer:
-        for (rec, what), old in zip(results, records, strict=True):
-            counts[what] += 1
-            if what == "skipped":
-                continue
-            new = replace(rec, run_id=run_id)
-            n_changed += new.outcome != old.outcome
-            d = new.to_dict()
-            tally.add(d)
-            writer.add(d)
+    tally, counts, n_changed = _write_rescored(new_dir, run_id, results, records)
     if counts["skipped"]:
-        warnings.append(
-            f"{counts['skipped']} sample(s) have no stored text (storage: hashed, or not "
-            "captured) and were left out of the rescored run; re-run with storage: full "
-            "to re-label them")
+        warnings.append(f"{counts['skipped']} sample(s) have no stored text (storage: hashed, "
+                        "or not captured) and were left out of the rescored run; re-run with "
+                        "storage: full to re-label them")
     if tally.n == 0:
         raise StoreError(f"{source.run_dir}: no stored output text to re-label "
                          f"({counts['skipped']} hashed); run with storage: full")
     manifest = dict(source.manifest)
-    manifest.update({
-        "run_id": run_id,
-        "started": utc_now(),
-        "rescored_from": {
-            "run_id": source.run_id, "run_dir": str(source.run_dir),
-            "detectors": list(detectors) if detectors is not None else "probe expectations",
-            "combine": combine or "probe expectations",
-            "relabelled": counts["relabelled"], "kept": counts["kept"],
-            "skipped_no_text": counts["skipped"], "changed": n_changed,
-            "warnings": warnings,
-        },
-    })
+    manifest.update({"run_id": run_id, "started": utc_now(), "rescored_from": {
+        "run_id": source.run_id, "run_dir": str(source.run_dir),
+        "detectors": list(detectors) if detectors is not None else "probe expectations",
+        "combine": combine or "probe expectations",
+        "relabelled": counts["relabelled"], "kept": counts["kept"],
+        "skipped_no_text": counts["skipped"], "changed": n_changed, "warnings": warnings}})
     done = finish_run(suite or _fallback_suite(suite_name, manifest), new_dir, manifest, tally)
     return RescoreResult(
         run_id=run_id, run_dir=new_dir, source_run_dir=source.run_dir,

@@ -190,7 +190,6 @@ FUNCTIONS_OVER: dict[str, str] = {
     "harness/probes.py:parse_expectation": "h13b",
     "harness/probes.py:_parse_probe": "h13b",
     "harness/report.py:render_markdown": "h15b",
-    "harness/rescore.py:rescore_run": "h10b",
     "harness/review.py:run_review": "h11c",
     "harness/sim/canon.py:analyse": "h11c",
     "harness/sim/server.py:SimServer.chat_completions": "h16b",
