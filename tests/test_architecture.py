@@ -192,7 +192,6 @@ FUNCTIONS_OVER: dict[str, str] = {
     "harness/report.py:render_markdown": "h15b",
     "harness/review.py:run_review": "h11c",
     "harness/sim/canon.py:analyse": "h11c",
-    "harness/sim/server.py:SimServer.chat_completions": "h16b",
     "harness/stats/misclassification.py:rogan_gladen": "h12c",
     "harness/stats/paired.py:newcombe_paired_interval": "h12c",
     "harness/stats/paired.py:paired_difference": "h12c",
