@@ -159,9 +159,15 @@ class Completion:
     tokens_in: int | None = None
     tokens_out: int | None = None
     latency_s: float | None = None
+    """The server's own compute time when it reports one (llama.cpp's `timings`), which
+    leaves out any wait for a free slot inside the server; else `attempt_s`."""
     seed_sent: int | None = None
     """The `seed` of the request that produced this answer (None when none was sent). The
     choices of one batched request (`n > 1`) share it."""
+    attempt_s: float | None = None
+    """Wall-clock duration of the attempt that answered, as harness saw it: the network,
+    any queue inside the server and its compute (harness's own pacing and retries are not
+    in it). None where there is no such attempt (batch files)."""
 
 
 @dataclass(frozen=True)
@@ -271,6 +277,9 @@ class SampleRecord:
     """The seed the request that produced the answer carried (`seed` is the plan's seed of
     this sample: the same when the sample was asked for alone; the choices of one batched
     `n > 1` request share the seed of its first sample). None when nothing was sent."""
+    attempt_s: float | None = None
+    """Queue and service time of the answering attempt (`Completion.attempt_s`); `latency_s`
+    is service time alone when the server reports it. Both are recorded (docs/servers.md)."""
 
     @property
     def key(self) -> CellKey:
@@ -314,6 +323,7 @@ class SampleRecord:
             response_sha256=d.get("response_sha256"),
             response_chars=d.get("response_chars"),
             seed_sent=d.get("seed_sent"),
+            attempt_s=d.get("attempt_s"),
         )
 
 

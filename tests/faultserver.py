@@ -13,6 +13,8 @@
     retry_after_soon   429 with `Retry-After: soon` (then ok)
     slowloris          headers at once, then one byte every `drip_s` seconds, never finishing
     slow               a well-formed completion after `delay_s`
+    timings            `slow`, and the body carries llama.cpp's `timings` (prompt_ms 12.5,
+                       predicted_ms 87.5: 0.1 s of compute the server reports)
     outage             503 for the first `outage_requests` requests, then ok
     huge               a completion of `huge_chars` characters
     escape_model       a model name carrying terminal escape sequences
@@ -149,8 +151,11 @@ class FaultServer:
                     break
                 await asyncio.sleep(self.drip_s)
             return resp
-        if fault == "slow" and self.delay_s:
+        if fault in ("slow", "timings") and self.delay_s:
             await asyncio.sleep(self.delay_s)
+        if fault == "timings":
+            return web.json_response({**self._completion(n),
+                                      "timings": {"prompt_ms": 12.5, "predicted_ms": 87.5}})
         if fault == "outage" and number <= self.outage_requests:
             return web.json_response({"error": {"message": "down"}}, status=503)
         if fault == "huge":

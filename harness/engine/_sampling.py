@@ -229,6 +229,8 @@ class Sampler:
                 response_sha256=sha256_text(comp.text) if comp is not None else None,
                 response_chars=len(comp.text) if comp is not None else None,
                 seed_sent=comp.seed_sent if comp is not None else None,
+                attempt_s=(round(comp.attempt_s, 4) if comp is not None
+                           and comp.attempt_s is not None else None),
             )
             d = rec.to_dict()
             self.tally.add(d)

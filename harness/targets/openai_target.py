@@ -254,7 +254,8 @@ class OpenAITarget:
             if is_content_filter_error(exc):
                 return [
                     Completion(text="", finish_reason="content_filter", blocked=True,
-                               latency_s=attempt_s[0], seed_sent=request.seed)
+                               latency_s=attempt_s[0], seed_sent=request.seed,
+                               attempt_s=attempt_s[0])
                     for _ in range(request.n)
                 ]
             raise self._status_error(exc) from None

@@ -13,6 +13,7 @@ import json
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, urlparse, urlsplit, urlunsplit
 
@@ -156,8 +157,9 @@ def read_completions(content: bytes, *, where: str, model: str, seed_sent: int |
     """An answer body -> its choices (at least one) as `Completion`s, in index order.
 
     The latency is the server's own compute time when it reports one, else `attempt_s`
-    (the attempt that answered). Output tokens are shared out over the choices (usage
-    counts the whole request; `completions_of_body`). A body that is not a chat completion
+    (the attempt that answered), which each answer also keeps as `attempt_s`. Output
+    tokens are shared out over the choices (usage counts the whole request;
+    `completions_of_body`). A body that is not a chat completion
     is a `TargetRequestError` naming the field, so the samples become outcome `error`."""
     try:
         body = json.loads(content)
@@ -175,5 +177,5 @@ def read_completions(content: bytes, *, where: str, model: str, seed_sent: int |
             f"with at least one choice (model {model!r}); check --base-url"
         ) from None
     latency = server_seconds(body)
-    return completions_of_body(body, seed_sent=seed_sent,
-                               latency_s=attempt_s if latency is None else latency)
+    return [replace(c, attempt_s=attempt_s) for c in completions_of_body(
+        body, seed_sent=seed_sent, latency_s=attempt_s if latency is None else latency)]

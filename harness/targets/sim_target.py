@@ -75,6 +75,7 @@ class SimTarget:
                 tokens_in=tokens_in,
                 tokens_out=len(r.text) // 4 + 1,
                 latency_s=latency,
+                attempt_s=latency,
                 seed_sent=request.seed,
             )
             for r in replies

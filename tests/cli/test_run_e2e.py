@@ -193,5 +193,7 @@ def test_server_that_ignores_n_scores_every_sample_with_the_seed_sent(tmp_path: 
     assert not [r for r in recs if r["outcome"] == "error"]
     # every sample was asked for alone, so the seed sent is the sample's own
     assert all(r["seed_sent"] == r["seed"] for r in recs)
+    # No server timings here: the latency is the answering attempt's, recorded twice.
+    assert all(r["attempt_s"] is not None and r["attempt_s"] == r["latency_s"] for r in recs)
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["target"]["n_batching"] is False

@@ -46,3 +46,17 @@ def test_malformed_bodies_are_request_errors_naming_the_field(fault: str, words:
         assert words in str(info.value)
     with FaultServer(fault) as server:
         asyncio.run(body(server.base_url))
+
+
+def test_server_timings_are_the_latency_and_the_whole_attempt_is_kept_too() -> None:
+    """llama.cpp reports its compute time (0.1 s here); the attempt, as harness saw it,
+    took the server's 0.3 s delay (a stand-in for a queue inside the server) on top.
+    Both are recorded: latency_s is service time, attempt_s queue + service."""
+    async def body(url: str) -> None:
+        t = OpenAITarget("m", base_url=url, retry_policy=FAST)
+        (answer,) = await t.complete(REQ)
+        await t.aclose()
+        assert answer.latency_s == pytest.approx(0.1)
+        assert answer.attempt_s is not None and answer.attempt_s >= 0.3
+    with FaultServer("timings", delay_s=0.3) as server:
+        asyncio.run(body(server.base_url))
