@@ -8,7 +8,7 @@ LLM_VENV := .venv-llm
 LLM_STAMP := $(LLM_VENV)/.installed
 LLM_PORT ?=
 
-.PHONY: demo demo-llm test test-llm test-stats test-slow lint typecheck bench clean
+.PHONY: demo demo-llm test test-llm test-ray test-stats test-slow lint typecheck bench clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found; set PYTHON=/path/to/python3.11" >&2; exit 2; }
@@ -51,6 +51,12 @@ demo-llm: $(STAMP) $(LLM_STAMP)
 test-llm: $(TESTSTAMP) $(LLM_STAMP)
 	HARNESS_LLM_VENV=$(LLM_VENV) $(if $(LLM_PORT),HARNESS_LLM_PORT=$(LLM_PORT)) \
 	  $(BIN)/python -m pytest -m llm tests/llm
+
+# The optional Ray extra into this venv, then the tests that start a local Ray instance
+# (ray.init(address="local", num_cpus=2): its ports are free ones the OS picks).
+test-ray: $(TESTSTAMP)
+	$(BIN)/python -m pip install -q -e '.[test,ray]'
+	RAY_USAGE_STATS_ENABLED=0 $(BIN)/python -m pytest -m ray tests/test_ray_executor.py
 
 test-stats: $(TESTSTAMP)
 	$(BIN)/python -m pytest -m slow tests/stats -q

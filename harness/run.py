@@ -96,6 +96,10 @@ class RunOptions:
     in errors-retried.jsonl); False keeps them as they are."""
     shard: Shard | None = None
     """Sample only this part of the plan (`--shard I/N`); `harness merge` joins the parts."""
+    rpm: float | None = None
+    """Client-side budget of requests per minute for targets that send requests (`--rpm`)."""
+    tpm: float | None = None
+    """Client-side budget of tokens per minute (`--tpm`)."""
 
 
 @dataclass(frozen=True)
@@ -191,7 +195,8 @@ def _make_target(options: RunOptions, concurrency: int) -> Target:
         return options.target
     return make_target(options.target, base_url=options.base_url,
                        api_key_env=options.api_key_env, as_of=options.as_of,
-                       epoch=options.epoch, concurrency=concurrency)
+                       epoch=options.epoch, concurrency=concurrency, rpm=options.rpm,
+                       tpm=options.tpm)
 
 
 async def _run_async(suite: Suite, options: RunOptions, target: Target, run_dir: Path,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from dataclasses import replace
@@ -49,6 +50,12 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=None, metavar="S")
     p.add_argument("--concurrency", type=int, default=None, metavar="C",
                    help="requests in flight (default 16)")
+    p.add_argument("--rpm", type=float, default=None, metavar="N",
+                   help="budget: at most N requests a minute (openai targets; the endpoint's "
+                        "x-ratelimit-* headers and 429s also slow the run down)")
+    p.add_argument("--tpm", type=float, default=None, metavar="N",
+                   help="budget: at most N tokens a minute (prompt characters / 4 + max_tokens "
+                        "x n per request, as OpenAI counts them)")
     p.add_argument("--confidence", type=float, default=None, metavar="LEVEL",
                    help="confidence level, e.g. 0.95")
     p.add_argument("--price-per-1k-in", type=float, default=None, metavar="PRICE",
@@ -72,6 +79,14 @@ def register(sub: Any) -> None:
     p.add_argument("--shard", default=None, metavar="I/N",
                    help="sample only part I of N of the plan (cells split by a hash of their "
                         "key, the same on every machine); join the parts with `harness merge`")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local (default) samples here; ray runs --shards N shards as Ray tasks "
+                        "and merges them (pip install 'harness[ray]'; docs/scale.md)")
+    p.add_argument("--shards", type=int, default=None, metavar="N",
+                   help="with --executor ray: how many shards (default: the cluster's CPUs)")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="with --executor ray: a running Ray cluster (default: $RAY_ADDRESS, "
+                        "else a local Ray started for this run)")
     p.add_argument("--run-id", default=None, help=argparse.SUPPRESS)
     p.add_argument("--calibration", default=None, metavar="FILE",
                    help="detector calibration (from `harness calibrate`) for corrected rates")
@@ -91,6 +106,10 @@ def run_options_from_args(args: argparse.Namespace) -> Any:
     temps = parse_temperatures(args.temperatures) if args.temperatures else None
     if args.samples is not None and args.samples < 1:
         raise UsageError(f"--samples must be at least 1, got {args.samples}")
+    for flag, value, unit in (("--rpm", args.rpm, "requests"), ("--tpm", args.tpm, "tokens")):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise UsageError(f"{flag} {value:g} must be a positive number of {unit} a minute, "
+                             f"e.g. {flag} {600 if unit == 'requests' else 60000}")
     if args.confidence is not None and not 0 < args.confidence < 1:
         raise UsageError(f"--confidence must be in (0, 1), e.g. 0.95; got {args.confidence}")
     return RunOptions(
@@ -109,6 +128,8 @@ def run_options_from_args(args: argparse.Namespace) -> Any:
         max_samples=args.max_samples,
         calibration=Path(args.calibration) if args.calibration else None,
         shard=parse_shard(args.shard) if args.shard else None,
+        rpm=args.rpm,
+        tpm=args.tpm,
     )
 
 
@@ -215,7 +236,8 @@ def _check_resume_flags(args: argparse.Namespace) -> None:
     if changed:
         raise UsageError("--resume continues the run's own plan; these flags would change it: "
                          + "; ".join(changed) + ". Drop them, or start a new run.")
-    applied = [f for f, v in (("--concurrency", args.concurrency),
+    applied = [f for f, v in (("--concurrency", args.concurrency), ("--rpm", args.rpm),
+                              ("--tpm", args.tpm),
                               ("--api-key-env", args.api_key_env),
                               ("--calibration", args.calibration)) if v is not None]
     if applied:
@@ -234,8 +256,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.max_samples is not None and not args.sequential and not args.resume:
         raise UsageError("--max-samples only applies with --sequential")
     options = run_options_from_args(args)
+    if args.executor != "ray" and (args.shards is not None or args.ray_address):
+        raise UsageError("--shards and --ray-address apply with --executor ray; for one part "
+                         "of the plan on this machine use --shard I/N")
     check_output_paths(args)
-    if args.resume:
+    if args.executor == "ray":
+        from harness.ray_executor import RayOptions, run_suite_on_ray
+
+        if args.resume or not args.suite:
+            raise UsageError("--executor ray starts a new run of SUITE; resume a failed shard "
+                             "with `harness run --resume SHARD_DIR`, then `harness merge`")
+        result = run_suite_on_ray(args.suite, options,
+                                  RayOptions(shards=args.shards, address=args.ray_address))
+    elif args.resume:
         if args.suite:
             raise UsageError("give either SUITE or --resume RUN_DIR, not both")
         _check_resume_flags(args)

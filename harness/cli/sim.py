@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from datetime import date
 from pathlib import Path
@@ -60,6 +61,16 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--batch-delay", type=float, default=0.0, metavar="SECONDS",
                        help="how long a batch (/v1/batches) stays in_progress before it is "
                        "answered (default 0)")
+    serve.add_argument("--rpm", type=float, default=None, metavar="N",
+                       help="rate limit: requests per minute, answered 429 with Retry-After "
+                       "and x-ratelimit-* headers past it (as OpenAI does)")
+    serve.add_argument("--tpm", type=float, default=None, metavar="N",
+                       help="rate limit: tokens per minute (prompt characters / 4 + max_tokens "
+                       "x n, charged on arrival)")
+    serve.add_argument("--rate-burst-s", type=float, default=1.0, metavar="S",
+                       help="seconds of the rate each limit's bucket holds (default 1)")
+    serve.add_argument("--no-ratelimit-headers", action="store_true",
+                       help="send no x-ratelimit-* headers (a provider that does not)")
     serve.set_defaults(func=_serve)
 
     sim.set_defaults(func=lambda args: _no_sub(sim))
@@ -114,6 +125,10 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--port {args.port} is not a port number (0-65535; 0 = any free)")
     if not 0.0 <= args.fail_rate <= 1.0:
         raise UsageError(f"--fail-rate {args.fail_rate} must be between 0 and 1")
+    for flag, value in (("--rpm", args.rpm), ("--tpm", args.tpm),
+                        ("--rate-burst-s", args.rate_burst_s)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise UsageError(f"{flag} {value:g} must be a positive number, e.g. {flag} 600")
     _profile(f"sim:{args.profile}")
     if args.batch_delay < 0:
         raise UsageError(f"--batch-delay {args.batch_delay} must be 0 or more seconds")
@@ -130,6 +145,10 @@ def _serve(args: argparse.Namespace) -> int:
         ignore_n=args.ignore_n,
         filter_mode=args.filter_mode,
         batch_delay_s=args.batch_delay,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        rate_burst_s=args.rate_burst_s,
+        ratelimit_headers=not args.no_ratelimit_headers,
     )
     serve_forever(config, args.port, announce=lambda line: print(line, flush=True))
     return EXIT_HOLDS

@@ -22,6 +22,9 @@ Test hooks make infrastructure failures reproducible over real HTTP:
   allowed", HTTP 500, no ``param``).
 * ``ignore_n``: answer one choice whatever ``n`` asks for, as llama.cpp's and Ollama's
   OpenAI-compatible servers do.
+* ``rpm`` / ``tpm``: requests and tokens per minute on ``/v1/chat/completions``, refused with
+  429 + ``Retry-After`` and OpenAI's ``x-ratelimit-*`` headers past them
+  (`harness.sim.ratelimit`; batches have limits of their own at OpenAI, so none here).
 """
 
 from __future__ import annotations
@@ -42,7 +45,9 @@ from aiohttp import web
 from harness.sim.batches import add_routes
 from harness.sim.model import PROFILES, FilterMode, SimModel
 from harness.sim.moderation import moderate
+from harness.sim.ratelimit import ServerRateLimit
 from harness.sim.routing import respond
+from harness.targets.ratelimit import estimate_tokens
 
 HOST = "127.0.0.1"
 
@@ -65,6 +70,10 @@ class ServerConfig:
     filter_mode: FilterMode = "refuse"
     batch_delay_s: float = 0.0
     """Seconds a batch stays `in_progress` before it is answered (`harness.sim.batches`)."""
+    rpm: float | None = None
+    tpm: float | None = None
+    rate_burst_s: float = 1.0
+    ratelimit_headers: bool = True
 
 
 def _error_body(status: int, message: str, *, type_: str = "invalid_request_error",
@@ -95,6 +104,9 @@ class SimServer:
         self.requests = 0
         self.last_messages: list[Any] = []  # the messages of the last chat request (tests)
         self.model(config.profile)  # fail early on a bad profile
+        self.rate_limit = (ServerRateLimit(config.rpm, config.tpm, burst_s=config.rate_burst_s,
+                                           headers=config.ratelimit_headers)
+                           if config.rpm is not None or config.tpm is not None else None)
 
     def model(self, profile: str) -> SimModel:
         """The SimModel of a profile (built once)."""
@@ -175,11 +187,33 @@ class SimServer:
             body = await request.json(loads=json.loads)
         except ValueError:
             return _error(400, "request body is not valid JSON")
+        refused, limit_headers = self._admit(body)
+        if refused is not None:
+            return refused
         if self.config.latency_ms > 0:
             await asyncio.sleep(self.config.latency_ms / 1000.0)
         status, payload = self.answer_chat(body)
         return web.Response(status=status, text=json.dumps(payload),
-                            content_type="application/json")
+                            content_type="application/json", headers=limit_headers or None)
+
+    def _admit(self, body: Any) -> tuple[web.Response | None, dict[str, str]]:
+        """(a 429 answer or None, the x-ratelimit-* headers) under --rpm/--tpm. A body that
+        is not a chat request is left to `answer_chat` to refuse."""
+        if self.rate_limit is None or not isinstance(body, dict) or \
+                not isinstance(body.get("messages"), list):
+            return None, {}
+        try:
+            n = int(body.get("n") or 1)
+            max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 16)
+        except (TypeError, ValueError):
+            return None, {}
+        chars = sum(len(str(m.get("content") or "")) for m in body["messages"]
+                    if isinstance(m, dict))
+        admitted, headers = self.rate_limit.admit(estimate_tokens(chars, max_tokens, n))
+        if admitted:
+            return None, headers
+        return _error(429, "Rate limit reached for requests or tokens per minute (simulated).",
+                      type_="requests", code="rate_limit_exceeded", headers=headers), headers
 
     def answer_chat(self, body: Any) -> tuple[int, dict[str, Any]]:
         """(HTTP status, JSON body) of a `/chat/completions` request body: the answer or an

@@ -88,15 +88,18 @@ def make_target(
     epoch: date | None = None,
     concurrency: int = 16,
     filter_mode: str = "refuse",
+    rpm: float | None = None,
+    tpm: float | None = None,
 ) -> Target:
     """Build the target a spec names.
 
     Raises `RegistryError` (with did-you-mean) for an unknown kind or sim profile and
-    `UsageError` when options do not fit the kind (e.g. --base-url with `sim`).
+    `UsageError` when options do not fit the kind (e.g. --base-url or --rpm with `sim`).
     """
     kind, arg = parse_spec(spec)
     options = TargetOptions(base_url=base_url, api_key_env=api_key_env, as_of=as_of,
-                            epoch=epoch, concurrency=concurrency, filter_mode=filter_mode)
+                            epoch=epoch, concurrency=concurrency, filter_mode=filter_mode,
+                            rpm=rpm, tpm=tpm)
     return _factory(kind)(arg, options)
 
 

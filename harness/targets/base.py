@@ -48,6 +48,10 @@ class TargetOptions:
     epoch: date | None = None
     concurrency: int = 16
     filter_mode: str = "refuse"
+    rpm: float | None = None
+    """Client-side budget: requests per minute (`--rpm`; kinds that send HTTP requests)."""
+    tpm: float | None = None
+    """Client-side budget: tokens per minute (`--tpm`)."""
 
 
 @dataclass(frozen=True)

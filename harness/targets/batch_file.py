@@ -116,4 +116,6 @@ def build(argument: str, options: TargetOptions) -> BatchFileTarget:
         raise UsageError("--base-url/--api-key-env do not apply to batch-file:<model>: the "
                          "answers come from a file; use openai-batch:<model> for an endpoint "
                          "with a Batch API")
+    if options.rpm or options.tpm:
+        raise UsageError("--rpm/--tpm pace openai:<model> requests, not batch files: drop them")
     return BatchFileTarget(argument)

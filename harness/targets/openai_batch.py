@@ -341,5 +341,7 @@ def build(argument: str, options: TargetOptions) -> OpenAIBatchTarget:
     if not argument:
         raise UsageError("target 'openai-batch:' needs a model name after 'openai-batch:', "
                          "e.g. openai-batch:gpt-4o-mini")
+    if options.rpm or options.tpm:  # the Batch API has limits of its own
+        raise UsageError("--rpm/--tpm pace openai:<model> requests, not batches: drop them")
     return OpenAIBatchTarget(argument, base_url=options.base_url,
                              api_key_env=options.api_key_env)

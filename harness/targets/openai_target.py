@@ -8,7 +8,10 @@ endpoint rejects `n` or answers fewer choices than asked (llama.cpp, Ollama); th
 target falls back to one sample a request for the rest of the run and `describe()` reports
 `n_batching: false`. Each answer carries the seed its request sent (`seed_sent`), its
 latency is that of the attempt that answered (or llama.cpp's own compute timings when sent:
-docs/servers.md), and request timeouts grow with `max_tokens`.
+docs/servers.md), and request timeouts grow with `max_tokens`. Every attempt passes the
+target's `RateLimiter` (`harness.targets.ratelimit`): `--rpm`/`--tpm` budgets, the endpoint's
+``x-ratelimit-*`` headers and ``Retry-After``, and an AIMD window of requests in flight that
+halves on 429 and grows back to `concurrency`.
 
 The API key is read from the environment variable named by `api_key_env` when the
 target is built. It is kept only inside the client and never appears in `describe()`,
@@ -21,6 +24,7 @@ import asyncio
 import random
 import time
 from dataclasses import replace
+from typing import Any
 
 import httpx2
 import openai
@@ -46,6 +50,7 @@ from harness.targets.openai_wire import (
     request_body,
     split_base_url,
 )
+from harness.targets.ratelimit import RateBudget, RateLimiter, estimate_tokens
 from harness.targets.retry import RetryPolicy, TargetRequestError, call_with_retries
 
 _SMALL_FANOUT = 4
@@ -76,6 +81,8 @@ class OpenAITarget:
         retry_policy: RetryPolicy | None = None,
         rng: random.Random | None = None,
         transport: str = "aiohttp",
+        budget: RateBudget | None = None,
+        adaptive: bool = True,
     ) -> None:
         if not model:
             raise UsageError("target 'openai:' needs a model name, e.g. openai:gpt-4o-mini")
@@ -100,6 +107,9 @@ class OpenAITarget:
         self._answered = False  # whether any HTTP answer (of any status) has arrived
         self.retries = 0  # how many retries the policy made (for the manifest)
         self.short_batches = 0  # requests for n > 1 answered with fewer choices
+        # Every attempt passes the limiter: budgets, x-ratelimit-* headers, Retry-After
+        # pauses and the AIMD window of requests in flight (`concurrency` is its ceiling).
+        self.limiter = RateLimiter(self.concurrency, budget, adaptive=adaptive)
 
     def __repr__(self) -> str:
         return f"OpenAITarget(model={self.model!r}, base_url={self.base_url!r})"
@@ -154,6 +164,7 @@ class OpenAITarget:
             "max_attempts": self.retry_policy.max_attempts,
             "retries": self.retries,
             "short_batches": self.short_batches,
+            "rate_limits": self.limiter.describe(),
             "request_timeout": (f"{self.timeout_s:g} s" if self.timeout_s is not None else
                                 f"{self.timeout_base_s:g} s + {self.timeout_per_token_s:g} s "
                                 "x max_tokens"),
@@ -275,6 +286,10 @@ class OpenAITarget:
         client = self._get_client()
         deadline_s = self.request_timeout_s(request.max_tokens)
         timeout = httpx2.Timeout(deadline_s, connect=10.0)
+        ticket = await self.limiter.acquire(estimate_tokens(
+            sum(len(m.content) for m in request.messages), request.max_tokens, request.n))
+        status: int | None = None
+        headers: Any = None
         started = time.perf_counter()
         try:
             # A total deadline on top of the client's per-read timeout: an endpoint that
@@ -286,11 +301,13 @@ class OpenAITarget:
                                              cast_to=httpx2.Response,
                                              options={"timeout": timeout})
                 _ = response.content
+            status, headers = response.status_code, response.headers
         except TimeoutError:
             raise openai.APITimeoutError(request=httpx2.Request(
                 "POST", f"{self.base_url}/chat/completions")) from None
         except openai.APIStatusError as exc:
             self._answered = True
+            status, headers = exc.status_code, exc.response.headers
             if request.n > 1 and rejects_n(exc):
                 # Not a fault to retry (llama.cpp says so with a 500): ask one at a time.
                 raise _NRejected() from None
@@ -299,6 +316,7 @@ class OpenAITarget:
             # Latency of this attempt only: earlier failed attempts and the backoff between
             # them are not the model's time.
             attempt_s[0] = time.perf_counter() - started
+            self.limiter.release(ticket, status, headers)
         self._answered = True
         return response
 
@@ -327,5 +345,9 @@ def build(argument: str, options: TargetOptions) -> OpenAITarget:
     if not argument:
         raise UsageError(f"target {'openai:'!r} needs a model name after 'openai:', "
                          "e.g. openai:gpt-4o-mini")
+    try:
+        budget = RateBudget(rpm=options.rpm, tpm=options.tpm)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     return OpenAITarget(argument, base_url=options.base_url, api_key_env=options.api_key_env,
-                        concurrency=options.concurrency)
+                        concurrency=options.concurrency, budget=budget)

@@ -17,7 +17,7 @@ import math
 import random
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -84,7 +84,12 @@ def retry_after_seconds(exc: BaseException) -> float | None:
     HTTP date), or None."""
     if not isinstance(exc, openai.APIStatusError):
         return None
-    headers = exc.response.headers
+    return retry_after_from_headers(exc.response.headers)
+
+
+def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:
+    """The wait in ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date) of a
+    response's headers (any case-insensitive mapping), or None."""
     raw_ms = headers.get("retry-after-ms")
     if raw_ms:
         try:

@@ -61,6 +61,9 @@ def build(argument: str, options: TargetOptions) -> ScriptedTarget:
     if options.base_url or options.api_key_env:
         raise UsageError("--base-url/--api-key-env apply to openai:<model> targets, not "
                          "scripted:<reply>; drop them")
+    if options.rpm is not None or options.tpm is not None:
+        raise UsageError("--rpm/--tpm apply to openai:<model> targets, not scripted:<reply>; "
+                         "drop them")
     if not argument:
         raise UsageError("target 'scripted:' needs the reply after the colon, e.g. "
                          "scripted:I can't help with that.")

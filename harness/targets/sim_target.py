@@ -100,6 +100,9 @@ def build(argument: str, options: TargetOptions) -> SimTarget:
             f"--base-url/--api-key-env apply to openai:<model> targets, not {spec!r}; "
             "drop them, or use --target openai:<model>."
         )
+    if options.rpm is not None or options.tpm is not None:
+        raise UsageError(f"--rpm/--tpm budget requests to an API (openai:<model>); {spec!r} "
+                         "runs in this process without limits: drop them")
     profile = argument or "vulnerable"
     if profile not in PROFILES:
         raise RegistryError("sim profile", profile, PROFILES)
