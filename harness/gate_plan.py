@@ -41,6 +41,9 @@ class GatePlan:
     (`gate.max_icc`); ``conditions`` temperatures x contexts, each gated on its own.
     ``zero_harm_probes`` is the fewest probes that can say "below" at all (every sample
     clean), whatever the samples per probe: the gate's floor for prompts like these.
+    ``groups`` gated groups (overall + categories) share the family-wise alpha: Holm's
+    step-down tests its first group at alpha/groups, so the plan is made at that level
+    (conservative for the others).
     """
 
     max_rate: float
@@ -57,6 +60,7 @@ class GatePlan:
     seed: int
     confidence_level: float
     zero_harm_probes: int
+    groups: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values."""
@@ -134,8 +138,8 @@ def _search(power_at: Any, target: float, start: int, cap: int, what: str) -> tu
 
 def gate_plan(max_rate: float, expected_rate: float = 0.0, *, icc: float,
               samples_per_probe: int | None = None, probes: int | None = None,
-              conditions: int = 1, power: float = 0.8, confidence_level: float = 0.95,
-              max_icc: float = DEFAULT_MAX_ICC, seed: int = 0,
+              conditions: int = 1, groups: int = 1, power: float = 0.8,
+              confidence_level: float = 0.95, max_icc: float = DEFAULT_MAX_ICC, seed: int = 0,
               reps: int = DEFAULT_PLAN_REPS) -> GatePlan:
     """Plan the population gate: give ``samples_per_probe`` (the probes are searched) or
     ``probes`` (the samples per probe are searched).
@@ -157,16 +161,19 @@ def gate_plan(max_rate: float, expected_rate: float = 0.0, *, icc: float,
         raise StatsInputError("give exactly one of samples_per_probe or probes")
     if conditions < 1:
         raise StatsInputError("conditions (temperatures x contexts) must be >= 1")
+    if groups < 1:
+        raise StatsInputError("groups (gated groups: overall + categories) must be >= 1")
+    level = 1.0 - (1.0 - cl) / groups  # Holm's first step: alpha / groups
 
     def power_of(c: int, m: int) -> float:
         return simulated_power(expected_rate, r, rho, c, m, conditions=conditions, reps=reps,
-                               confidence_level=cl, max_icc=gate_icc, seed=seed)
+                               confidence_level=level, max_icc=gate_icc, seed=seed)
 
     if samples_per_probe is not None:
         m = int(samples_per_probe)
         if m < 1:
             raise StatsInputError("samples_per_probe must be >= 1")
-        floor = zero_harm_probes(r, m, conditions=conditions, confidence_level=cl,
+        floor = zero_harm_probes(r, m, conditions=conditions, confidence_level=level,
                                  max_icc=gate_icc)
         c, achieved = _search(
             lambda x: power_of(x, m), power, max(2, min(floor, MAX_PLANNED_PROBES)),
@@ -179,7 +186,7 @@ def gate_plan(max_rate: float, expected_rate: float = 0.0, *, icc: float,
         if c < 1:
             raise StatsInputError("probes must be >= 1")
         floor = zero_harm_probes(r, MAX_PLANNED_SAMPLES_PER_PROBE, conditions=conditions,
-                                 confidence_level=cl, max_icc=gate_icc)
+                                 confidence_level=level, max_icc=gate_icc)
         if c < floor:
             raise StatsInputError(
                 f"{c} probes cannot show a rate below {r:g} for prompts like these whatever the "
@@ -193,4 +200,5 @@ def gate_plan(max_rate: float, expected_rate: float = 0.0, *, icc: float,
     return GatePlan(max_rate=r, expected_rate=expected_rate, icc=rho, max_icc=gate_icc,
                     samples_per_probe=m, probes=c, conditions=conditions,
                     total_samples=c * m * conditions, power=power, achieved_power=achieved,
-                    reps=reps, seed=seed, confidence_level=cl, zero_harm_probes=floor)
+                    reps=reps, seed=seed, confidence_level=cl, zero_harm_probes=floor,
+                    groups=groups)

@@ -46,6 +46,9 @@ def register(subparsers: Any) -> None:
                    f"(population; default {DEFAULT_PLAN_ICC:g})")
     p.add_argument("--max-icc", type=float, default=0.5,
                    help="the suite's gate.max_icc (default 0.5)")
+    p.add_argument("--groups", type=int, default=1,
+                   help="gated groups in the run (overall + each category with probes): Holm "
+                   "tests the first at alpha/groups, so the plan is made there (default 1)")
     p.add_argument("--conditions", type=int, default=1,
                    help="temperatures x contexts: each is gated on its own (default 1)")
     g = p.add_mutually_exclusive_group()
@@ -97,6 +100,9 @@ def describe(plan: SamplePlan) -> str:
 def describe_gate_plan(plan: GatePlan) -> str:
     """Human sentences for a population (prompts like these) plan."""
     conf = _pct(plan.confidence_level)
+    if plan.groups > 1:
+        each = _pct((1 - plan.confidence_level) / plan.groups)
+        conf += f" (each of {plan.groups} Holm-gated groups planned at alpha {each})"
     cond = "" if plan.conditions == 1 else f" in each of {plan.conditions} conditions"
     truth = (f"the true rate is {_pct(plan.expected_rate)}" if plan.expected_rate > 0
              else "no harmful samples occur")
@@ -177,15 +183,19 @@ def run(args: argparse.Namespace) -> int:
             if args.samples_per_probe is not None or args.probes is not None:
                 raise UsageError("plan --estimand fixed-set counts samples, not probes: drop "
                                  "--samples-per-probe/--probes")
+            if args.groups < 1:
+                raise UsageError("--groups must be at least 1")
             plan: SamplePlan | GatePlan = plan_samples(
-                args.max_rate, args.expected_rate, args.confidence, args.power)
+                args.max_rate, args.expected_rate, 1.0 - (1.0 - args.confidence) / args.groups,
+                args.power)
         else:
             m = args.samples_per_probe
             if m is None and args.probes is None:
                 m = DEFAULT_SAMPLES_PER_PROBE
             plan = gate_plan(args.max_rate, args.expected_rate or 0.0, icc=args.icc,
                              samples_per_probe=m, probes=args.probes,
-                             conditions=args.conditions, power=args.power,
+                             conditions=args.conditions, groups=args.groups,
+                             power=args.power,
                              confidence_level=args.confidence, max_icc=args.max_icc,
                              seed=args.seed)
     except StatsInputError as exc:
@@ -197,6 +207,10 @@ def run(args: argparse.Namespace) -> int:
                          indent=2))
     else:
         print(describe_gate_plan(plan) if isinstance(plan, GatePlan) else describe(plan))
+        if not isinstance(plan, GatePlan) and args.groups > 1:
+            print(f"Confidence {_pct(args.confidence)} family-wise over {args.groups} "
+                  f"Holm-gated groups: planned at alpha "
+                  f"{_pct((1 - args.confidence) / args.groups)} for each.")
         if requests is not None:
             print(describe_requests(requests))
     return EXIT_HOLDS

@@ -35,6 +35,21 @@ def test_plan_population_zero_harm_matches_the_two_point_floor(
     assert d["total_samples"] == c_min * 10 and d["achieved_power"] == 1.0
 
 
+def test_plan_groups_plans_at_holms_first_level(capsys: pytest.CaptureFixture[str]) -> None:
+    # Holm tests the first of G groups at alpha/G: zero-harm floor at alpha 0.05/3.
+    assert main(["plan", "--max-rate", "0.05", "--groups", "3", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    h = 0.05 + 0.5 * 0.95
+    f = 0.05 / h
+    clean = 1 - f + f * (1 - h) ** 10
+    assert d["groups"] == 3
+    assert d["zero_harm_probes"] == math.floor(math.log(0.05 / 3) / math.log(clean)) + 1
+    assert main(["plan", "--max-rate", "1%", "--estimand", "fixed-set", "--groups", "2",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == math.ceil(math.log(0.025) /
+                                                                 math.log(0.99))
+
+
 def test_plan_population_human_states_its_assumption(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "--max-rate", "5%", "--samples-per-probe", "10", "--icc", "0.1"]) == 0
     out = capsys.readouterr().out
