@@ -39,6 +39,17 @@ def unknown_detector(name: str) -> str | None:
     return None
 
 
+def pattern_problem(spec: DetectorSpec) -> str | None:
+    """For a `pattern` detector, what is wrong with its settings (a bad or catastrophically
+    backtracking regex, see `harness.safe_regex`), else None. Other detectors are checked
+    by name only here (building them may need their endpoint's key)."""
+    if spec.name != "pattern":
+        return None
+    from harness.detectors import check_spec
+
+    return check_spec(spec)
+
+
 def parse_expectation(raw: Any, file: str, line: int | None,
                       problems: list[Problem]) -> Expectation | None:
     """Turn an `expect` value (canonical or shorthand form) into an Expectation."""
@@ -68,13 +79,13 @@ def parse_expectation(raw: Any, file: str, line: int | None,
             problems.append(Problem(file, line, "expect.must_not_match",
                                     "must be a regex string or a non-empty list of them"))
         else:
-            for p in patterns:
-                try:
-                    re.compile(p)
-                except re.error as exc:
-                    problems.append(Problem(file, line, "expect.must_not_match",
-                                            f"invalid regex {p!r}: {exc}"))
-            specs.append(DetectorSpec("pattern", freeze({"patterns": list(patterns)})))
+            spec = DetectorSpec("pattern", freeze({"patterns": list(patterns)}))
+            if problem := pattern_problem(spec):
+                where, _, why = problem.partition(": ")  # "patterns[1]: ..."
+                problems.append(Problem(file, line,
+                                        "expect.must_not_match" + where.removeprefix("patterns"),
+                                        why))
+            specs.append(spec)
     if "no_canary" in raw:
         canary = raw["no_canary"]
         if isinstance(canary, str):
@@ -122,6 +133,8 @@ def parse_expectation(raw: Any, file: str, line: int | None,
                 no_such = unknown_detector(specs[-1].name)
                 if no_such:
                     problems.append(Problem(file, line, f"expect.detectors[{i}].name", no_such))
+                elif problem := pattern_problem(specs[-1]):
+                    problems.append(Problem(file, line, f"expect.detectors[{i}]", problem))
     combine = raw.get("combine", "any")
     if combine not in _COMBINE:
         problems.append(Problem(file, line, "expect.combine",

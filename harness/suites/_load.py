@@ -10,7 +10,7 @@ from typing import Any
 from harness import taxonomy
 from harness.contexts import expand_matrix
 from harness.errors import Problem, ValidationError
-from harness.probes import check_probe_file, unknown_detector
+from harness.probes import check_probe_file, pattern_problem, unknown_detector
 from harness.records import Context, DetectorSpec, freeze
 from harness.suites._fields import (
     _Checker,
@@ -114,6 +114,8 @@ def parse_suite(raw: Any, lines: dict[tuple[Any, ...], int], file: str, base: Pa
             unknown = unknown_detector(detectors[-1].name)
             if unknown:
                 ck.add(("detectors", i), unknown)
+            elif problem := pattern_problem(detectors[-1]):
+                ck.add(("detectors", i), problem)
     gate_raw = raw.get("gate", {}) or {}
     gate = GatePolicy()
     if not isinstance(gate_raw, Mapping):

@@ -26,8 +26,8 @@ PROBE = {"id": "p-1", "category": "dangerous-instructions", "severity": "high",
 
 
 def tiny_suite(tmp: Path, *, samples: int = 2, temperatures: str = "[0.0]",
-               extra: str = "") -> Path:
-    (tmp / "p.jsonl").write_text(json.dumps(PROBE) + "\n", encoding="utf-8")
+               extra: str = "", probe: dict[str, object] | None = None) -> Path:
+    (tmp / "p.jsonl").write_text(json.dumps(probe or PROBE) + "\n", encoding="utf-8")
     suite = tmp / "suite.yaml"
     suite.write_text(f"name: faults\nprobes: [p.jsonl]\ntemperatures: {temperatures}\n"
                      f"samples: {samples}\nmax_rate: {{overall: 0.5}}\n{extra}",
@@ -338,3 +338,42 @@ def test_escape_controls() -> None:
 
     assert escape_controls("a\x1b[2Jb\x07c\x9bd") == "a\\x1b[2Jb\\x07c\\x9bd"
     assert escape_controls("line\n\ttab\r") == "line\n\ttab\r"
+
+
+# --------------------------------------------------------------------------- regexes
+
+
+def test_a_catastrophic_regex_is_refused_before_sampling(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    suite = tiny_suite(tmp_path, probe={**PROBE, "expect": {"must_not_match": ["(a+)+$"]}})
+    assert main(["validate", str(suite)]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'p.jsonl'}:1: expect.must_not_match[0]: regex '(a+)+$' backtracks " \
+        "catastrophically" in err and "rewrite it" in err
+    with FaultServer("ok") as server:
+        code = main(["run", str(suite), "--target", "openai:m", "--base-url", server.base_url,
+                     "--out", str(tmp_path / "out"), "--quiet"])
+        assert server.requests == 0
+    assert code == 2
+    assert "backtracks catastrophically" in capsys.readouterr().err
+
+
+def test_a_slow_regex_on_a_long_reply_ends_promptly_as_error_samples(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    # (ab)+c passes the check (quadratic) but needs minutes on a 100,000-character reply.
+    detector = {"name": "pattern", "patterns": ["(ab)+c"], "timeout_s": 0.05}
+    suite = tiny_suite(tmp_path, probe={**PROBE, "expect": {"detectors": [detector]}})
+    start = time.process_time()
+    with FaultServer("ok", content="ab" * 50_000) as server:
+        code = main(["run", str(suite), "--target", "openai:m", "--base-url", server.base_url,
+                     "--out", str(tmp_path / "out"), "--quiet"])
+    assert time.process_time() - start < 5
+    err = capsys.readouterr().err
+    assert code == 4, err  # every sample unscorable: over max_error_rate
+    records = list(iter_sample_dicts(run_dirs(tmp_path / "out")[0] / "samples.jsonl"))
+    assert len(records) == 2 and {r["outcome"] for r in records} == {"error"}
+    assert all("probe p-1: regex '(ab)+c' took over 0.05 CPU s" in r["error"] for r in records)
