@@ -29,6 +29,7 @@ from harness.stats.multiplicity import benjamini_hochberg, holm
 from harness.store import SCHEMA_VERSION
 from harness.suites import Suite
 from harness.summary import (
+    CappedResponses,
     ErrorCounts,
     FixedSuiteTest,
     GroupRow,
@@ -333,7 +334,8 @@ def summarize(tally: Tally, suite: Suite, manifest: Mapping[str, Any]) -> RunSum
         errors=ErrorCounts(tally.n_error, tally.n, error_share, suite.max_error_rate,
                            dict(sorted(tally.detector_errors.items()))),
         models=dict(tally.models), system_fingerprints=dict(tally.fingerprints),
-        sequential=sequential, tokens=tokens)
+        sequential=sequential, tokens=tokens,
+        capped=CappedResponses(tally.n_capped, suite.max_response_chars))
 
 
 def _apply_sequential(row: GroupRow, sequential: Mapping[str, Any]) -> GroupRow:

@@ -266,6 +266,10 @@ class SampleRecord:
     """The seed the request that produced the answer carried (`seed` is the plan's seed of
     this sample: the same when the sample was asked for alone; the choices of one batched
     `n > 1` request share the seed of its first sample). None when nothing was sent."""
+    response_capped: bool = False
+    """The answer was longer than the run's `max_response_chars` and `response` holds only
+    its first that many characters (what the detectors labelled); `response_chars` and
+    `response_sha256` are the whole answer's."""
 
     @property
     def key(self) -> CellKey:
@@ -309,6 +313,7 @@ class SampleRecord:
             response_sha256=d.get("response_sha256"),
             response_chars=d.get("response_chars"),
             seed_sent=d.get("seed_sent"),
+            response_capped=bool(d.get("response_capped", False)),
         )
 
 

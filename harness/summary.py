@@ -261,6 +261,19 @@ class TokenUsage:
 
 
 @dataclass(frozen=True)
+class CappedResponses:
+    """Answers longer than `max_response_chars`: stored and labelled on their first
+    `max_response_chars` characters."""
+
+    n_capped: int
+    max_response_chars: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """As summary.json writes it."""
+        return {"n_capped": self.n_capped, "max_response_chars": self.max_response_chars}
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """What a run found; `to_dict()` is summary.json (contract in DESIGN.md)."""
 
@@ -283,6 +296,7 @@ class RunSummary:
     sequential: Mapping[str, Any] | None = None
     corrected: Sequence[Mapping[str, Any]] | None = None
     tokens: TokenUsage | None = None
+    capped: CappedResponses | None = None
 
     @property
     def overall(self) -> GroupRow:
@@ -306,6 +320,8 @@ class RunSummary:
             "errors": self.errors.to_dict(), "models": dict(self.models),
             "system_fingerprints": dict(self.system_fingerprints),
         }
+        if self.capped is not None:
+            d["capped_responses"] = self.capped.to_dict()
         if self.sequential is not None:
             d["sequential"] = self.sequential
         if self.corrected is not None:

@@ -31,6 +31,7 @@ _SUITE_KEYS = {
     "samples", "max_tokens", "seed", "detectors", "max_rate", "confidence_level",
     "max_error_rate", "gate", "storage", "forensic_capture", "incident", "concurrency",
     "price",
+    "max_response_chars",
 }
 
 
@@ -92,6 +93,7 @@ def parse_suite(raw: Any, lines: dict[tuple[Any, ...], int], file: str, base: Pa
                "would be sampled twice); list each temperature once")
     samples = _number(ck, raw, "samples", int, 1, 10**7)
     max_tokens = _number(ck, raw, "max_tokens", int, 1, 10**6)
+    max_chars = _number(ck, raw, "max_response_chars", int, 1, 10**9)
     seed = _number(ck, raw, "seed", int, 0, 2**63 - 1)
     conf = _number(ck, raw, "confidence_level", float, 0, 1, lo_open=True, hi_open=True)
     max_err = _number(ck, raw, "max_error_rate", float, 0, 1)
@@ -181,6 +183,8 @@ def parse_suite(raw: Any, lines: dict[tuple[Any, ...], int], file: str, base: Pa
         incident=freeze(incident) if incident is not None else None,
         sha256=digest.hexdigest(), concurrency=concurrency,
         price=_parse_price(ck, raw.get("price")),
+        max_response_chars=(max_chars if max_chars is not None
+                            else DEFAULTS["max_response_chars"]),
     )
     if not probes and not any(p.field.startswith("probes") for p in ck.problems):
         ck.add(("probes",), "the selection matches no probe")

@@ -250,9 +250,11 @@ def test_resume_after_an_outage_samples_the_errors_again(tmp_path: Path) -> None
         assert {r["outcome"] for r in iter_sample_dicts(samples)} == {"error"}
         kept = harness_cmd("run", "--resume", str(run_dir), "--keep-errors", "--quiet")
         assert_clean(kept, 4)
-        refused = harness_cmd("run", "--resume", str(run_dir), "--samples", "9", "--seed", "5")
+        refused = harness_cmd("run", "--resume", str(run_dir), "--samples", "9", "--seed", "5",
+                              "--max-response-chars", "50")
         assert_clean(refused, 2)
         assert "--samples 9 (the run's: 4)" in refused.stderr and "--seed 5" in refused.stderr
+        assert "--max-response-chars 50 (the run's: 100000)" in refused.stderr
         server.fault = "ok"
         resumed = harness_cmd("run", "--resume", str(run_dir), "--quiet", "--concurrency", "2")
     assert resumed.returncode in (0, 1, 3), resumed.stderr
