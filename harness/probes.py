@@ -283,7 +283,36 @@ def read_probe_lines(path: Path) -> Iterator[tuple[int, Any]]:
             except jsonlines.InvalidLineError as exc:
                 yield exc.lineno, exc
                 continue
+            except RecursionError:  # the json decoder recurses per level: [[[[...]]]]
+                yield counter[0], ValueError(_TOO_DEEP)
+                continue
+            depth = nesting_depth(obj, MAX_DEPTH)
+            if depth > MAX_DEPTH:
+                yield counter[0], ValueError(_TOO_DEEP)
+                continue
             yield counter[0], obj
+
+
+MAX_DEPTH = 32
+"""Deepest nesting of lists and objects a probe line may have (a probe needs about 6)."""
+_TOO_DEEP = (f"lists/objects nested more than {MAX_DEPTH} levels deep (a probe needs a few); "
+             "flatten the line")
+
+
+def nesting_depth(obj: Any, limit: int) -> int:
+    """Depth of nested lists/objects in `obj`, counting up to `limit + 1` (iterative, so a
+    deep value cannot exhaust the stack)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > limit:
+                return depth
+            deepest = max(deepest, depth)
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def check_probe_file(path: Path) -> tuple[list[Probe], list[Problem]]:

@@ -379,3 +379,112 @@ def test_a_slow_regex_on_a_long_reply_ends_promptly_as_error_samples(
     records = list(iter_sample_dicts(run_dirs(tmp_path / "out")[0] / "samples.jsonl"))
     assert len(records) == 2 and {r["outcome"] for r in records} == {"error"}
     assert all("probe p-1: regex '(ab)+c' took over 0.05 CPU s" in r["error"] for r in records)
+
+
+# --------------------------------------------------------------------------- damaged inputs
+
+
+@pytest.fixture(scope="module")
+def two_sim_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two finished runs of the tiny suite on the simulator (copy before damaging one)."""
+    from harness.run import RunOptions, run_suite
+    from harness.suites import load_suite
+
+    tmp = tmp_path_factory.mktemp("runs")
+    suite = load_suite(tiny_suite(tmp))
+    runs = [run_suite(suite, RunOptions(out_dir=tmp / "out", progress=False, use_env=False,
+                                        run_id=f"run-{i}")).run_dir for i in (1, 2)]
+    return runs[0], runs[1]
+
+
+def _copies(runs: tuple[Path, Path], tmp: Path) -> tuple[Path, Path]:
+    import shutil
+
+    return (runs[0], Path(shutil.copytree(runs[1], tmp / runs[1].name)))
+
+
+DAMAGE = {
+    "wrong-shape": (b'{"probe_id": 5, "outcome": []}\n', "not a sample record: the field "
+                    "'run_id' is missing"),
+    "not-an-object": (b"[1, 2]\n", "not a sample record (a JSON value that is not an object)"),
+    "not-utf8": (b'{"probe_id": "p-1", "x": "\xff\xfe"}\n', "not UTF-8 text"),
+    "not-json": (b'{"probe_id": \n', "not JSON"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_a_damaged_samples_line_is_exit_2_naming_file_and_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str,
+        two_sim_runs: tuple[Path, Path]) -> None:
+    from harness.cli import main
+
+    baseline, candidate = _copies(two_sim_runs, tmp_path)
+    samples = candidate / "samples.jsonl"
+    good = samples.read_bytes()
+    n_lines = good.count(b"\n")
+    line, words = DAMAGE[damage]
+    samples.write_bytes(good + line + good.splitlines(keepends=True)[0])  # not the last line
+    for argv in (["compare", str(baseline), str(candidate)], ["report", str(candidate)],
+                 ["rescore", str(candidate), "--out", str(tmp_path / "rescored")],
+                 ["review", str(candidate)]):
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code == 2, (argv, err)
+        assert err.startswith(f"harness: error: {samples}:{n_lines + 1}: {words}"), (argv, err)
+        assert err.count("\n") == 1 and "delete the line" in err
+
+
+def test_a_tail_cut_mid_character_is_a_torn_tail(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str],
+                                                 two_sim_runs: tuple[Path, Path]) -> None:
+    """A crash (or a full disk) can cut the last write anywhere, inside a UTF-8 character
+    too: readers skip that torn last line like any other, and resume cuts it off."""
+    from harness.cli import main
+    from harness.store import iter_sample_dicts
+
+    baseline, candidate = _copies(two_sim_runs, tmp_path)
+    samples = candidate / "samples.jsonl"
+    first = samples.read_bytes().splitlines(keepends=True)[0]
+    with samples.open("ab") as fh:
+        fh.write(first[:40] + "é".encode()[:1])  # half of a two-byte character, no newline
+    assert len(list(iter_sample_dicts(samples))) == 2
+    for argv in (["compare", str(baseline), str(candidate)], ["report", str(candidate)],
+                 ["rescore", str(candidate), "--out", str(tmp_path / "rescored")]):
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code in (0, 1, 3), (argv, err)
+        assert "Traceback" not in err and "internal error" not in err
+
+
+def test_deeply_nested_json_in_a_probe_file_is_exit_2(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    probes = tmp_path / "deep.jsonl"
+    for depth in (40, 100_000):  # past our limit; past what the json decoder can recurse
+        probes.write_text(json.dumps({**PROBE, "id": "p-2"}) + "\n" + json.dumps(PROBE)[:-1]
+                          + ', "tags": ' + "[" * depth + "]" * depth + "}\n", encoding="utf-8")
+        start = time.monotonic()
+        assert main(["validate", str(probes)]) == 2
+        err = capsys.readouterr().err
+        assert time.monotonic() - start < 1
+        assert f"{probes}:2: json: lists/objects nested more than 32 levels deep" in err, err
+        assert "Traceback" not in err and "internal error" not in err
+
+
+def test_sim_serve_on_a_port_in_use_is_exit_4_saying_so(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    from harness.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code = main(["sim", "serve", "--port", str(port)])
+    err = capsys.readouterr().err
+    assert code == 4, err
+    assert err == (f"harness: error: port {port} on 127.0.0.1 is in use (another server "
+                   "listens there); stop it, pick another --port, or give --port 0 for any "
+                   "free port\n")
