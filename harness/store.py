@@ -22,7 +22,7 @@ from typing import IO, Any
 
 import jsonlines
 
-from harness.errors import RunInterrupted, StoreError
+from harness.errors import RunInterrupted, RunWriteError, StoreError
 from harness.privacy import scrub_registered
 from harness.records import SampleRecord
 
@@ -165,6 +165,9 @@ def run_guard(run_dir: Path, manifest: MutableMapping[str, Any]) -> Iterator[Non
     except KeyboardInterrupt:
         mark("interrupted")
         raise RunInterrupted(run_dir) from None
+    except OSError as exc:  # a full or read-only disk: one message naming the folder
+        mark("failed", f"{type(exc).__name__}: {exc}")
+        raise RunWriteError(run_dir, exc) from exc
     except BaseException as exc:
         mark("failed", f"{type(exc).__name__}: {exc}")
         raise
@@ -259,6 +262,7 @@ class SampleWriter:
         self.max_delay_s = max_delay_s
         self._last_flush = time.monotonic()
         self._buffer: list[str] = []
+        self._broken = False
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._fh: IO[str] = os.fdopen(fd, "a", encoding="utf-8")
         self.written = 0
@@ -274,16 +278,31 @@ class SampleWriter:
             self.flush()
 
     def flush(self) -> None:
-        """Write the buffered records as whole lines, then hand them to the OS."""
-        if not self._buffer:
+        """Write the buffered records as whole lines, then hand them to the OS.
+
+        A failed write (disk full) breaks the writer: it never writes those records again
+        (a retry after a partial write would put a second copy behind a torn line); what
+        reached the file stays, a torn last line is cut by `--resume`, which samples the
+        rest again.
+        """
+        if not self._buffer or self._broken:
             return
-        self._fh.write("\n".join(self._buffer) + "\n")
-        self._fh.flush()
+        try:
+            self._fh.write("\n".join(self._buffer) + "\n")
+            self._fh.flush()
+        except OSError as exc:
+            self._broken = True
+            self._buffer.clear()
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from exc
         self._last_flush = time.monotonic()
         self.written += len(self._buffer)
         self._buffer.clear()
 
     def close(self) -> None:
+        if self._broken:
+            with suppress(OSError):
+                self._fh.close()
+            return
         self.flush()
         os.fsync(self._fh.fileno())
         self._fh.close()

@@ -527,3 +527,87 @@ def test_watch_and_incident_files_are_private_and_existing_folders_keep_their_mo
     assert {"incidents/lock.yaml", "incidents/lock.probes.jsonl"} <= set(made)
     assert all(mode == (0o700 if (tmp_path / "new" / p).is_dir() else 0o600)
                for p, mode in made.items()), made
+
+
+# --------------------------------------------------------------------------- full disk
+
+
+def _fill_the_disk_under(path: Path) -> None:
+    """Make every later write to the open samples.jsonl fail with ENOSPC, as a full disk
+    does: the kernel's /dev/full put in place of that file descriptor."""
+    full = os.open("/dev/full", os.O_WRONLY)
+    try:
+        for fd in os.listdir("/proc/self/fd"):
+            with_path = os.path.realpath(f"/proc/self/fd/{fd}")
+            if with_path == str(path.resolve()):
+                os.dup2(full, int(fd))
+    finally:
+        os.close(full)
+
+
+@pytest.mark.skipif(not (os.path.exists("/dev/full") and os.path.isdir("/proc/self/fd")),
+                    reason="needs Linux /dev/full and /proc")
+def test_a_disk_that_fills_midway_is_exit_4_and_loses_no_sample(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from harness.cli import main
+    from harness.targets.scripted import ScriptedTarget
+
+    suite = tiny_suite(tmp_path, samples=150, temperatures="[0.0, 1.0]")
+    out = tmp_path / "out"
+    calls = [0]
+
+    def reply(request: object, index: int) -> str:
+        calls[0] += 1
+        if calls[0] == 280:  # the first batch of 256 records is on disk already
+            _fill_the_disk_under(run_dirs(out)[0] / "samples.jsonl")
+        return "I can't help with that."
+
+    target = ScriptedTarget(reply)
+    monkeypatch.setattr("harness.run._make_target", lambda options, concurrency: target)
+    code = main(["run", str(suite), "--out", str(out), "--quiet", "--concurrency", "1"])
+    err = capsys.readouterr().err
+    assert code == 4, err
+    run_dir = run_dirs(out)[0]
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"cannot write {run_dir / 'samples.jsonl'}: {os.strerror(errno.ENOSPC)}" in err
+    assert f"harness run --resume {run_dir}" in err
+    before = {(r["temperature"], r["sample_index"]): r["response"]
+              for r in iter_sample_dicts(run_dir / "samples.jsonl")}
+    assert 0 < len(before) < 300
+    # space is back: the resume samples only what is missing, and keeps what was written
+    code = main(["run", "--resume", str(run_dir), "--quiet"])
+    assert code in (0, 1, 3), capsys.readouterr().err
+    after = [(r["temperature"], r["sample_index"], r["response"])
+             for r in iter_sample_dicts(run_dir / "samples.jsonl")]
+    assert len(after) == 300 and len({a[:2] for a in after}) == 300
+    assert all(before[k] == v for *k_, v in after if (k := tuple(k_)) in before)
+
+
+def _can_mount_privately() -> bool:
+    import shutil
+
+    if not shutil.which("unshare"):
+        return False
+    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True)
+    return probe.returncode == 0
+
+
+@pytest.mark.slow  # a CLI start-up in a subprocess (the namespace needs its own process)
+@pytest.mark.skipif(not _can_mount_privately(), reason="needs unshare (user+mount namespace)")
+def test_a_read_only_results_folder_is_exit_4_before_sampling(tmp_path: Path) -> None:
+    """A real read-only file system (a read-only bind mount in a private mount namespace),
+    so the check holds for root too, whom permission bits do not stop."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    script = (f"mount --bind {ro} {ro} && mount -o remount,bind,ro {ro} && "
+              f"exec {sys.executable} -m harness.cli run {tiny_suite(tmp_path)} "
+              f"--out {ro / 'results'} --quiet")
+    proc = subprocess.run(["unshare", "-rm", "sh", "-c", script], cwd=ROOT, text=True,
+                          capture_output=True, timeout=60, env={**os.environ, "CI": "1"})
+    assert_clean(proc, 4)
+    assert proc.stderr == (f"harness: error: --out {ro / 'results'}: cannot write in {ro} "
+                           "(permission denied or read-only); choose another path\n")
+    assert not list(ro.iterdir())
