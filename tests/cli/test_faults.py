@@ -149,21 +149,36 @@ def all_written_text(root: Path) -> str:
     return "".join(f.read_text(errors="replace") for f in root.rglob("*") if f.is_file())
 
 
-def test_a_key_echoed_everywhere_reaches_no_file_and_no_output(tmp_path: Path) -> None:
-    suite = tiny_suite(tmp_path, samples=3, temperatures="[0.0, 1.0]")
-    with FaultServer("echo_key") as server:
-        proc = run_against(server, tmp_path, "--api-key-env", "PLANTED_KEY", suite=suite,
-                           env={"PLANTED_KEY": PLANTED})
+def test_a_key_echoed_everywhere_reaches_no_file_and_no_output(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.cli import main
+
+    suite = tiny_suite(tmp_path, samples=4, temperatures="[0.0, 1.0]")
+    out, logs = tmp_path / "out", tmp_path / "logs"
+    monkeypatch.setenv("PLANTED_KEY", PLANTED)
+    monkeypatch.setenv("HARNESS_LOG_DIR", str(logs))
+    with FaultServer("echo_key", reject_n=True) as server:
+        code = main(["run", str(suite), "--target", "openai:m", "--base-url", server.base_url,
+                     "--api-key-env", "PLANTED_KEY", "--out", str(out), "--quiet",
+                     "--concurrency", "1", "--junit", str(tmp_path / "junit.xml")])
         assert PLANTED in server.keys  # the endpoint really had it to echo
-    assert proc.returncode in (0, 1, 3, 4), proc.stderr
-    assert "Traceback" not in proc.stderr
-    run_dir = run_dirs(tmp_path / "out")[0]
+        run_dir = run_dirs(out)[0]
+        for argv in (["report", str(run_dir), "--include-outputs"],
+                     ["report", str(run_dir), "--format", "json"],
+                     ["rescore", str(run_dir), "--out", str(out)]):
+            assert main(argv) in (0, 1, 3, 4), argv
+    printed = capsys.readouterr()
+    assert code in (1, 3, 4), printed.err
     records = list(iter_sample_dicts(run_dir / "samples.jsonl"))
     assert any(r["response"] and "[secret]" in r["response"] for r in records)
     assert any(r["model"] == "m-[secret]" for r in records)
-    assert any(r["error"] and "[secret]" in r["error"] for r in records)
-    assert PLANTED not in all_written_text(tmp_path / "out")
-    assert PLANTED not in proc.stdout + proc.stderr
+    assert any(r["finish_reason"] == "stop-[secret]" for r in records)
+    assert any(r["error"] and "bad request from key [secret]" in r["error"] for r in records)
+    assert any(r["error"] and "usage.completion_tokens" in r["error"] for r in records)
+    assert PLANTED not in all_written_text(tmp_path)
+    assert PLANTED not in printed.out + printed.err
+    assert "Traceback" not in printed.err
 
 
 def test_a_key_in_the_base_url_query_is_used_but_never_stored(tmp_path: Path) -> None:
