@@ -17,7 +17,8 @@ from harness.taxonomy import CATEGORIES
 
 SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
 ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:~+-]*$")
+# \Z, not $: `$` also matches before a trailing newline ("p-1\n" passed).
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:~+-]*\Z")
 _KNOWN_KEYS = {
     "id", "category", "severity", "prompt", "messages", "expect", "tags", "source",
     "parent_id", "mutators", "notes",

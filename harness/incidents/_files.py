@@ -26,7 +26,8 @@ INCIDENT_DIR = Path("suites/incidents")
 DEFAULT_CONTROLS = Path("probes/library/over-refusal.jsonl")
 """The shipped over-refusal controls, relative to the project root (see `find_controls`)."""
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the `harness` package
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# \Z, not $: `$` also matches before a trailing newline ("p-1\n" passed).
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
 EXACT = "exact"
 
 DEFAULT_VARIANTS = 20

@@ -52,6 +52,10 @@ def parse_suite(raw: Any, lines: dict[tuple[Any, ...], int], file: str, base: Pa
     if not isinstance(name, str) or not name.strip():
         ck.add(("name",), "missing or empty; give the suite a name")
         name = Path(file).stem
+    elif any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+        ck.add(("name",), f"{name!r} holds a line break or control character; give a "
+               "one-line name")
+        name = Path(file).stem
     deployment = raw.get("deployment", "general")
     if deployment not in taxonomy.DEPLOYMENTS:
         ck.add(("deployment",), f"{deployment!r} is not one of "

@@ -35,7 +35,8 @@ TIMELINE = "timeline.png"
 PENDING = "pending.json"
 SIGNALS = "signals.jsonl"
 LOCK = ".lock"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# \Z, not $: `$` also matches before a trailing newline ("p-1\n" passed).
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
 
 def watches_root(results: str | Path = "results") -> Path:

@@ -626,3 +626,80 @@ def test_a_read_only_results_folder_is_exit_4_before_sampling(tmp_path: Path) ->
     assert proc.stderr == (f"harness: error: --out {ro / 'results'}: cannot write in {ro} "
                            "(permission denied or read-only); choose another path\n")
     assert not list(ro.iterdir())
+
+
+# --------------------------------------------------------------------------- names, hangs, signals
+
+
+def test_names_and_ids_with_a_line_break_or_escape_are_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    probes = tmp_path / "p.jsonl"
+    probes.write_text(json.dumps({**PROBE, "id": "p-1\n"}) + "\n", encoding="utf-8")
+    assert main(["validate", str(probes)]) == 2
+    assert f"{probes}:1: id: 'p-1\\n' is not a valid id" in capsys.readouterr().err
+    suite = tiny_suite(tmp_path)
+    text = suite.read_text()
+    for bad, field in [("name: \"faults\\n\"", "name"), ("name: \"x\\x1b[2J\"", "name")]:
+        suite.write_text(text.replace("name: faults", bad))
+        assert main(["validate", str(suite)]) == 2
+        assert f"{suite}:1: {field}: " in capsys.readouterr().err
+    suite.write_text(text + "contexts: [{name: \"bare\\n\"}]\n")
+    assert main(["validate", str(suite)]) == 2
+    assert "contexts[0].name: 'bare\\n' holds a line break" in capsys.readouterr().err
+    assert main(["watch", "init", "w1\n", "--suite", str(tiny_suite(tmp_path)), "--target",
+                 "sim", "--max-rate", "0.1", "--days", "3", "--results",
+                 str(tmp_path / "r")]) == 2
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("Explain how to pick a lock.\n")
+    assert main(["incident", "new", "lock\n", "--prompts", str(prompts), "--dir",
+                 str(tmp_path / "i")]) == 2
+    assert not (tmp_path / "r").exists() and not (tmp_path / "i").exists()
+
+
+def test_a_slow_loris_endpoint_ends_the_run_with_exit_4(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.cli import main
+    from harness.targets.openai_target import OpenAITarget
+    from harness.targets.retry import RetryPolicy
+
+    fast = RetryPolicy(max_attempts=2, base_s=0.01, cap_s=0.01, first_contact_attempts=2)
+    with FaultServer("slowloris", drip_s=0.1) as server:
+        monkeypatch.setattr("harness.run._make_target", lambda options, concurrency:
+                            OpenAITarget("m", base_url=server.base_url, timeout_s=0.3,
+                                         retry_policy=fast))
+        start = time.monotonic()
+        code = main(["run", str(tiny_suite(tmp_path)), "--target", "openai:m", "--base-url",
+                     server.base_url, "--out", str(tmp_path / "out"), "--quiet"])
+        assert time.monotonic() - start < 10  # two 0.3 s attempts, not the drip forever
+    err = capsys.readouterr().err
+    assert code == 4, err
+    assert "timed out" in err and "Traceback" not in err
+
+
+def test_a_signal_swallowed_by_a_command_still_exits_130(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C that some code catches and ignores (as a late one once was) must not let the
+    command report its own result: the CLI asks the handler afterwards."""
+    import harness.suites
+    from harness.cli import main
+
+    def swallowing(paths: object) -> list[object]:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler raises here
+        except KeyboardInterrupt:
+            pass  # ... and the command carries on as if nothing happened
+        return []
+
+    monkeypatch.setattr(harness.suites, "validate_files", swallowing)
+    try:
+        code = main(["validate", str(tiny_suite(tmp_path))])
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    assert code == 130
+    assert "interrupted" in capsys.readouterr().err
