@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from harness.store import iter_sample_dicts
-from tests.conftest import ROOT, harness_cmd
+from tests.conftest import ROOT
 from tests.faultserver import FaultServer
 
 PROBE = {"id": "p-1", "category": "dangerous-instructions", "severity": "high",
@@ -35,11 +35,39 @@ def tiny_suite(tmp: Path, *, samples: int = 2, temperatures: str = "[0.0]",
     return suite
 
 
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60
+        ) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in this process through its entry point (`harness.cli.main`: the same
+    parser, handlers, exit codes and scrubbed streams as the `harness` command, without an
+    interpreter start-up per call); its exit code, stdout and stderr. `env` is set for the
+    call only. Faults that need a process of their own (signals) use a subprocess."""
+    import contextlib
+    import io
+
+    from harness.cli import main
+
+    del timeout  # kept for the call sites' symmetry with tests.conftest.harness_cmd
+    out, err = io.StringIO(), io.StringIO()
+    env = {"GITHUB_STEP_SUMMARY": "", **(env or {})}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
 def run_against(server: FaultServer, tmp: Path, *args: str, suite: Path | None = None,
                 env: dict[str, str] | None = None, timeout: float = 60
                 ) -> subprocess.CompletedProcess[str]:
     suite = suite or tiny_suite(tmp)
-    return harness_cmd("run", str(suite), "--target", "openai:m", "--base-url",
+    return cli("run", str(suite), "--target", "openai:m", "--base-url",
                        server.base_url, "--out", str(tmp / "out"), "--quiet", *args,
                        env={"HARNESS_LOG_DIR": str(tmp / "logs"), **(env or {})},
                        timeout=timeout)
@@ -112,7 +140,7 @@ def test_signal_midway_names_the_folder_and_resume_completes(tmp_path: Path, sig
         assert manifest["status"] == "interrupted"
         before = sum(1 for _ in iter_sample_dicts(samples))
         assert 0 < before < 40
-        resumed = harness_cmd("run", "--resume", str(samples.parent), "--quiet")
+        resumed = cli("run", "--resume", str(samples.parent), "--quiet")
     assert resumed.returncode in (0, 1, 3), resumed.stderr
     indexes = sorted(r["sample_index"] for r in iter_sample_dicts(samples))
     assert indexes == list(range(40))
@@ -185,7 +213,7 @@ def test_a_key_in_the_base_url_query_is_used_but_never_stored(tmp_path: Path) ->
     secret = "qk-query-secret-5566"
     with FaultServer("ok") as server:
         url = f"{server.base_url}?api_key={secret}&api-version=2024-06-01"
-        proc = harness_cmd("run", str(tiny_suite(tmp_path)), "--target", "openai:m",
+        proc = cli("run", str(tiny_suite(tmp_path)), "--target", "openai:m",
                            "--base-url", url, "--out", str(tmp_path / "out"), "--quiet")
         assert server.queries and all(q.get("api_key") == secret for q in server.queries)
     assert proc.returncode in (0, 1, 3), proc.stderr
@@ -194,11 +222,11 @@ def test_a_key_in_the_base_url_query_is_used_but_never_stored(tmp_path: Path) ->
     assert secret not in all_written_text(tmp_path / "out")
     assert secret not in proc.stdout + proc.stderr
     run_dir = str(run_dirs(tmp_path / "out")[0])
-    again = harness_cmd("run", "--resume", run_dir, "--quiet")
+    again = cli("run", "--resume", run_dir, "--quiet")
     assert_clean(again, 2)
     assert "pass the same --base-url again" in again.stderr
     with FaultServer("ok") as other:
-        wrong = harness_cmd("run", "--resume", run_dir, "--base-url", other.base_url)
+        wrong = cli("run", "--resume", run_dir, "--base-url", other.base_url)
     assert_clean(wrong, 2)
     assert "is not the endpoint" in wrong.stderr
 
@@ -215,7 +243,7 @@ def test_a_password_in_the_base_url_is_refused_without_echoing_it(tmp_path: Path
 
 
 def test_watch_init_refuses_a_base_url_with_a_key(tmp_path: Path) -> None:
-    proc = harness_cmd("watch", "init", "w1", "--suite", str(tiny_suite(tmp_path)),
+    proc = cli("watch", "init", "w1", "--suite", str(tiny_suite(tmp_path)),
                        "--target", "openai:m", "--base-url",
                        "http://127.0.0.1:9/v1?key=wk-watch-secret-1", "--max-rate", "0.1",
                        "--days", "3", "--results", str(tmp_path / "results"))
@@ -229,7 +257,7 @@ def test_watch_init_refuses_a_base_url_with_a_key(tmp_path: Path) -> None:
 
 def test_temperatures_are_cells_exactly(tmp_path: Path) -> None:
     suite = tiny_suite(tmp_path, samples=3, temperatures="[0.1234561, 0.1234562]")
-    proc = harness_cmd("run", str(suite), "--out", str(tmp_path / "out"), "--quiet")
+    proc = cli("run", str(suite), "--out", str(tmp_path / "out"), "--quiet")
     assert proc.returncode in (0, 1, 3), proc.stderr
     run_dir = run_dirs(tmp_path / "out")[0]
     keys = {(r["temperature"], r["sample_index"])
@@ -238,18 +266,18 @@ def test_temperatures_are_cells_exactly(tmp_path: Path) -> None:
     summary = json.loads((run_dir / "summary.json").read_text())
     temps = {g["key"] for g in summary["groups"] if g["by"] == "temperature"}
     assert temps == {"0.1234561", "0.1234562"}
-    again = harness_cmd("run", "--resume", str(run_dir), "--quiet")
+    again = cli("run", "--resume", str(run_dir), "--quiet")
     assert again.returncode == proc.returncode, again.stderr
     assert sum(1 for _ in iter_sample_dicts(run_dir / "samples.jsonl")) == 6
 
 
 def test_duplicate_temperatures_are_refused(tmp_path: Path) -> None:
     suite = tiny_suite(tmp_path, temperatures="[0.7, 0.7]")
-    proc = harness_cmd("validate", str(suite))
+    proc = cli("validate", str(suite))
     assert_clean(proc, 2)
     assert "temperatures: temperature 0.7 is listed more than once" in proc.stderr
     ok = tiny_suite(tmp_path)
-    flag = harness_cmd("run", str(ok), "--temperatures", "0,0.7,0.7", "--out",
+    flag = cli("run", str(ok), "--temperatures", "0,0.7,0.7", "--out",
                        str(tmp_path / "out"))
     assert_clean(flag, 2)
     assert "0.7 more than once" in flag.stderr
@@ -263,15 +291,15 @@ def test_resume_after_an_outage_samples_the_errors_again(tmp_path: Path) -> None
         run_dir = run_dirs(tmp_path / "out")[0]
         samples = run_dir / "samples.jsonl"
         assert {r["outcome"] for r in iter_sample_dicts(samples)} == {"error"}
-        kept = harness_cmd("run", "--resume", str(run_dir), "--keep-errors", "--quiet")
+        kept = cli("run", "--resume", str(run_dir), "--keep-errors", "--quiet")
         assert_clean(kept, 4)
-        refused = harness_cmd("run", "--resume", str(run_dir), "--samples", "9", "--seed", "5",
+        refused = cli("run", "--resume", str(run_dir), "--samples", "9", "--seed", "5",
                               "--max-response-chars", "50")
         assert_clean(refused, 2)
         assert "--samples 9 (the run's: 4)" in refused.stderr and "--seed 5" in refused.stderr
         assert "--max-response-chars 50 (the run's: 100000)" in refused.stderr
         server.fault = "ok"
-        resumed = harness_cmd("run", "--resume", str(run_dir), "--quiet", "--concurrency", "2")
+        resumed = cli("run", "--resume", str(run_dir), "--quiet", "--concurrency", "2")
     assert resumed.returncode in (0, 1, 3), resumed.stderr
     assert "applied to the resumed run: --concurrency" in resumed.stderr
     records = list(iter_sample_dicts(samples))
@@ -291,7 +319,7 @@ def test_resume_keeps_sequential(tmp_path: Path) -> None:
         assert first.returncode == 4, first.stderr
         run_dir = run_dirs(tmp_path / "out")[0]
         server.fault = "ok"
-        resumed = harness_cmd("run", "--resume", str(run_dir), "--quiet")
+        resumed = cli("run", "--resume", str(run_dir), "--quiet")
     assert resumed.returncode in (0, 1, 3), resumed.stderr
     assert "--sequential mode" in resumed.stderr
     manifest = json.loads((run_dir / "manifest.json").read_text())
@@ -328,7 +356,7 @@ def test_existing_folders_keep_their_mode_and_new_files_are_private(tmp_path: Pa
     shared.mkdir()
     os.chmod(shared, 0o1777)
     junit = tmp_path / "junit.xml"
-    proc = harness_cmd("run", str(tiny_suite(tmp_path)), "--out", str(shared), "--quiet",
+    proc = cli("run", str(tiny_suite(tmp_path)), "--out", str(shared), "--quiet",
                        "--junit", str(junit))
     assert proc.returncode in (0, 1, 3), proc.stderr
     assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
@@ -336,7 +364,7 @@ def test_existing_folders_keep_their_mode_and_new_files_are_private(tmp_path: Pa
     assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
     assert stat.S_IMODE(junit.stat().st_mode) == 0o600
     new = tmp_path / "new" / "deeper"
-    harness_cmd("run", str(tiny_suite(tmp_path)), "--out", str(new), "--quiet")
+    cli("run", str(tiny_suite(tmp_path)), "--out", str(new), "--quiet")
     assert stat.S_IMODE(new.stat().st_mode) == 0o700
     assert stat.S_IMODE(new.parent.stat().st_mode) == 0o700
 
