@@ -68,9 +68,9 @@ def run_against(server: FaultServer, tmp: Path, *args: str, suite: Path | None =
                 ) -> subprocess.CompletedProcess[str]:
     suite = suite or tiny_suite(tmp)
     return cli("run", str(suite), "--target", "openai:m", "--base-url",
-                       server.base_url, "--out", str(tmp / "out"), "--quiet", *args,
-                       env={"HARNESS_LOG_DIR": str(tmp / "logs"), **(env or {})},
-                       timeout=timeout)
+               server.base_url, "--out", str(tmp / "out"), "--quiet", *args,
+               env={"HARNESS_LOG_DIR": str(tmp / "logs"), **(env or {})},
+               timeout=timeout)
 
 
 def run_dirs(out: Path) -> list[Path]:
@@ -214,7 +214,7 @@ def test_a_key_in_the_base_url_query_is_used_but_never_stored(tmp_path: Path) ->
     with FaultServer("ok") as server:
         url = f"{server.base_url}?api_key={secret}&api-version=2024-06-01"
         proc = cli("run", str(tiny_suite(tmp_path)), "--target", "openai:m",
-                           "--base-url", url, "--out", str(tmp_path / "out"), "--quiet")
+                   "--base-url", url, "--out", str(tmp_path / "out"), "--quiet")
         assert server.queries and all(q.get("api_key") == secret for q in server.queries)
     assert proc.returncode in (0, 1, 3), proc.stderr
     manifest = json.loads((run_dirs(tmp_path / "out")[0] / "manifest.json").read_text())
@@ -244,9 +244,9 @@ def test_a_password_in_the_base_url_is_refused_without_echoing_it(tmp_path: Path
 
 def test_watch_init_refuses_a_base_url_with_a_key(tmp_path: Path) -> None:
     proc = cli("watch", "init", "w1", "--suite", str(tiny_suite(tmp_path)),
-                       "--target", "openai:m", "--base-url",
-                       "http://127.0.0.1:9/v1?key=wk-watch-secret-1", "--max-rate", "0.1",
-                       "--days", "3", "--results", str(tmp_path / "results"))
+               "--target", "openai:m", "--base-url",
+               "http://127.0.0.1:9/v1?key=wk-watch-secret-1", "--max-rate", "0.1",
+               "--days", "3", "--results", str(tmp_path / "results"))
     assert_clean(proc, 2)
     assert "watch.json" in proc.stderr and "wk-watch-secret-1" not in proc.stderr
     assert not list(tmp_path.rglob("watch.json"))
@@ -278,7 +278,7 @@ def test_duplicate_temperatures_are_refused(tmp_path: Path) -> None:
     assert "temperatures: temperature 0.7 is listed more than once" in proc.stderr
     ok = tiny_suite(tmp_path)
     flag = cli("run", str(ok), "--temperatures", "0,0.7,0.7", "--out",
-                       str(tmp_path / "out"))
+               str(tmp_path / "out"))
     assert_clean(flag, 2)
     assert "0.7 more than once" in flag.stderr
 
@@ -294,8 +294,9 @@ def test_resume_after_an_outage_samples_the_errors_again(tmp_path: Path) -> None
         kept = cli("run", "--resume", str(run_dir), "--keep-errors", "--quiet")
         assert_clean(kept, 4)
         refused = cli("run", "--resume", str(run_dir), "--samples", "9", "--seed", "5",
-                              "--max-response-chars", "50")
+                      "--max-response-chars", "50", "--target", "sim")
         assert_clean(refused, 2)
+        assert "--target sim (the run's: openai:m)" in refused.stderr
         assert "--samples 9 (the run's: 4)" in refused.stderr and "--seed 5" in refused.stderr
         assert "--max-response-chars 50 (the run's: 100000)" in refused.stderr
         server.fault = "ok"
@@ -357,7 +358,7 @@ def test_existing_folders_keep_their_mode_and_new_files_are_private(tmp_path: Pa
     os.chmod(shared, 0o1777)
     junit = tmp_path / "junit.xml"
     proc = cli("run", str(tiny_suite(tmp_path)), "--out", str(shared), "--quiet",
-                       "--junit", str(junit))
+               "--junit", str(junit))
     assert proc.returncode in (0, 1, 3), proc.stderr
     assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
     run_dir = run_dirs(shared)[0]
