@@ -601,19 +601,23 @@ def test_a_disk_that_fills_midway_is_exit_4_and_loses_no_sample(
 
     suite = tiny_suite(tmp_path, samples=150, temperatures="[0.0, 1.0]")
     out = tmp_path / "out"
-    calls = [0]
+    calls, filled = [0], [False]
 
     def reply(request: object, index: int) -> str:
         calls[0] += 1
-        if calls[0] == 280:  # the first batch of 256 records is on disk already
-            _fill_the_disk_under(run_dirs(out)[0] / "samples.jsonl")
+        samples = run_dirs(out)[0] / "samples.jsonl"
+        if not filled[0] and samples.stat().st_size > 0:  # some records are on disk
+            _fill_the_disk_under(samples)
+            filled[0] = True
+        elif calls[0] % 50 == 0 and not filled[0]:
+            time.sleep(0.3)  # the writer flushes records older than 0.25 s
         return "I can't help with that."
 
     target = ScriptedTarget(reply)
     monkeypatch.setattr("harness.run._make_target", lambda options, concurrency: target)
     code = main(["run", str(suite), "--out", str(out), "--quiet", "--concurrency", "1"])
     err = capsys.readouterr().err
-    assert code == 4, err
+    assert code == 4 and filled[0], err
     run_dir = run_dirs(out)[0]
     assert err.count("\n") == 1 and "Traceback" not in err
     assert f"cannot write {run_dir / 'samples.jsonl'}: {os.strerror(errno.ENOSPC)}" in err
