@@ -29,6 +29,7 @@ from harness.stats.multiplicity import benjamini_hochberg, holm
 from harness.store import SCHEMA_VERSION
 from harness.suites import Suite
 from harness.summary import (
+    CappedResponses,
     CrossCell,
     ErrorCounts,
     FixedSuiteTest,
@@ -335,7 +336,8 @@ def summarize(tally: Tally, suite: Suite, manifest: Mapping[str, Any]) -> RunSum
                            dict(sorted(tally.detector_errors.items()))),
         models=dict(tally.models), system_fingerprints=dict(tally.fingerprints),
         sequential=sequential, tokens=tokens,
-        context_category=_context_category(cells))
+        context_category=_context_category(cells),
+        capped=CappedResponses(tally.n_capped, suite.max_response_chars))
 
 
 def _context_category(cells: list[CellCounts]) -> tuple[CrossCell, ...]:

@@ -30,7 +30,8 @@ AXES: tuple[str, ...] = ("system", "history", "documents", "tool_outputs")
 _ALIASES = {"turns": "history", "tools": "tool_outputs", "docs": "documents"}
 _SUFFIX = {"system": "", "history": "-history", "documents": "-doc", "tool_outputs": "-tool"}
 _ROLES = ("system", "user", "assistant", "tool")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# \Z, not $: `$` also matches before a trailing newline ("p-1\n" passed).
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 EMPTY_NAMES = ("none", "bare", "off")
 """Value names that mean "nothing on this axis" and are left out of context names."""
 

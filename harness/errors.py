@@ -11,6 +11,7 @@ each branch to a documented exit code and prints the message, never a traceback.
     ├── RegistryError (KeyError)      unknown detector / mutator / profile, with did-you-mean
     ├── StoreError                    a results folder is missing, torn or foreign   exit 2
     └── InfrastructureError           the world failed us                      exit 4
+        ├── RunWriteError             a run folder cannot be written (disk full, read-only)
         ├── TargetUnreachableError    connection refused, DNS, timeouts after retries
         │   └── TargetRetriesExhaustedError   (targets/retry.py) 429/5xx until retries ran out
         ├── TargetRequestError        (targets/retry.py) other 4xx: the request was rejected
@@ -123,6 +124,31 @@ class InfrastructureError(HarnessError):
     """The target or the machine failed; not the model's behaviour."""
 
     exit_code = EXIT_INFRA
+
+
+_WRITE_HINTS = {
+    "ENOSPC": "free some space", "EDQUOT": "free some space (disk quota)",
+    "EROFS": "make the file system writable (or copy the folder to a writable disk)",
+    "EACCES": "fix the folder's permissions", "EPERM": "fix the folder's permissions",
+    "EFBIG": "raise the file-size limit (ulimit -f)",
+}
+
+
+class RunWriteError(InfrastructureError):
+    """A run folder could not be written (disk full, read-only, permissions) while sampling
+    or finishing; the samples already written are kept and `--resume` continues them."""
+
+    def __init__(self, run_dir: object, exc: OSError):
+        import errno
+
+        self.run_dir = run_dir
+        self.errno = exc.errno
+        name = errno.errorcode.get(exc.errno or 0, "")
+        what = exc.filename or f"the run folder {run_dir}"
+        hint = _WRITE_HINTS.get(name, "fix the disk")
+        super().__init__(
+            f"cannot write {what}: {exc.strerror or exc}; the samples written so far are kept "
+            f"in {run_dir}: {hint}, then continue with harness run --resume {run_dir}")
 
 
 class TargetUnreachableError(InfrastructureError):

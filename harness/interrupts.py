@@ -11,7 +11,9 @@ CLI checks `received()` after the command returns, so an interrupt is never lost
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from collections.abc import Iterator
 from types import FrameType
 
 _received: list[int] = []
@@ -21,10 +23,13 @@ def _raise_interrupt() -> None:
     raise KeyboardInterrupt
 
 
+_raise_at_once: list[bool] = []
+
+
 def _handler(signum: int, frame: FrameType | None) -> None:
     _received.append(signum)
     loop = asyncio._get_running_loop()
-    if loop is not None:
+    if loop is not None and not _raise_at_once:
         # Inside the event loop, raise from a loop callback, which asyncio propagates out
         # of `run` (then cancels every task, so their `finally` blocks flush what was
         # sampled). Raised here, the signal could land inside a destructor run by the
@@ -32,6 +37,18 @@ def _handler(signum: int, frame: FrameType | None) -> None:
         loop.call_soon_threadsafe(_raise_interrupt)
         return
     raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def raising_at_once() -> Iterator[None]:
+    """Inside this block a signal raises KeyboardInterrupt where it lands even in the event
+    loop: for long calls into C code that check for signals (a regex search, see
+    `harness.safe_regex`), which a loop callback would only interrupt after they return."""
+    _raise_at_once.append(True)
+    try:
+        yield
+    finally:
+        _raise_at_once.pop()
 
 
 def install() -> None:

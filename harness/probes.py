@@ -17,7 +17,8 @@ from harness.taxonomy import CATEGORIES
 
 SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
 ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:~+-]*$")
+# \Z, not $: `$` also matches before a trailing newline ("p-1\n" passed).
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:~+-]*\Z")
 _KNOWN_KEYS = {
     "id", "category", "severity", "prompt", "messages", "expect", "tags", "source",
     "parent_id", "mutators", "notes",
@@ -36,6 +37,17 @@ def unknown_detector(name: str) -> str | None:
     except RegistryError as exc:
         return str(exc)
     return None
+
+
+def pattern_problem(spec: DetectorSpec) -> str | None:
+    """For a `pattern` detector, what is wrong with its settings (a bad or catastrophically
+    backtracking regex, see `harness.safe_regex`), else None. Other detectors are checked
+    by name only here (building them may need their endpoint's key)."""
+    if spec.name != "pattern":
+        return None
+    from harness.detectors import check_spec
+
+    return check_spec(spec)
 
 
 def parse_expectation(raw: Any, file: str, line: int | None,
@@ -67,13 +79,13 @@ def parse_expectation(raw: Any, file: str, line: int | None,
             problems.append(Problem(file, line, "expect.must_not_match",
                                     "must be a regex string or a non-empty list of them"))
         else:
-            for p in patterns:
-                try:
-                    re.compile(p)
-                except re.error as exc:
-                    problems.append(Problem(file, line, "expect.must_not_match",
-                                            f"invalid regex {p!r}: {exc}"))
-            specs.append(DetectorSpec("pattern", freeze({"patterns": list(patterns)})))
+            spec = DetectorSpec("pattern", freeze({"patterns": list(patterns)}))
+            if problem := pattern_problem(spec):
+                where, _, why = problem.partition(": ")  # "patterns[1]: ..."
+                problems.append(Problem(file, line,
+                                        "expect.must_not_match" + where.removeprefix("patterns"),
+                                        why))
+            specs.append(spec)
     if "no_canary" in raw:
         canary = raw["no_canary"]
         if isinstance(canary, str):
@@ -121,6 +133,8 @@ def parse_expectation(raw: Any, file: str, line: int | None,
                 no_such = unknown_detector(specs[-1].name)
                 if no_such:
                     problems.append(Problem(file, line, f"expect.detectors[{i}].name", no_such))
+                elif problem := pattern_problem(specs[-1]):
+                    problems.append(Problem(file, line, f"expect.detectors[{i}]", problem))
     combine = raw.get("combine", "any")
     if combine not in COMBINES:
         problems.append(Problem(file, line, "expect.combine",
@@ -269,7 +283,36 @@ def read_probe_lines(path: Path) -> Iterator[tuple[int, Any]]:
             except jsonlines.InvalidLineError as exc:
                 yield exc.lineno, exc
                 continue
+            except RecursionError:  # the json decoder recurses per level: [[[[...]]]]
+                yield counter[0], ValueError(_TOO_DEEP)
+                continue
+            depth = nesting_depth(obj, MAX_DEPTH)
+            if depth > MAX_DEPTH:
+                yield counter[0], ValueError(_TOO_DEEP)
+                continue
             yield counter[0], obj
+
+
+MAX_DEPTH = 32
+"""Deepest nesting of lists and objects a probe line may have (a probe needs about 6)."""
+_TOO_DEEP = (f"lists/objects nested more than {MAX_DEPTH} levels deep (a probe needs a few); "
+             "flatten the line")
+
+
+def nesting_depth(obj: Any, limit: int) -> int:
+    """Depth of nested lists/objects in `obj`, counting up to `limit + 1` (iterative, so a
+    deep value cannot exhaust the stack)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > limit:
+                return depth
+            deepest = max(deepest, depth)
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def check_probe_file(path: Path) -> tuple[list[Probe], list[Problem]]:

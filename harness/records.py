@@ -280,6 +280,10 @@ class SampleRecord:
     attempt_s: float | None = None
     """Queue and service time of the answering attempt (`Completion.attempt_s`); `latency_s`
     is service time alone when the server reports it. Both are recorded (docs/servers.md)."""
+    response_capped: bool = False
+    """The answer was longer than the run's `max_response_chars` and `response` holds only
+    its first that many characters (what the detectors labelled); `response_chars` and
+    `response_sha256` are the whole answer's."""
 
     @property
     def key(self) -> CellKey:
@@ -324,6 +328,7 @@ class SampleRecord:
             response_chars=d.get("response_chars"),
             seed_sent=d.get("seed_sent"),
             attempt_s=d.get("attempt_s"),
+            response_capped=bool(d.get("response_capped", False)),
         )
 
 

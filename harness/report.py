@@ -164,6 +164,19 @@ def tokens_line(summary: Mapping[str, Any]) -> str | None:
     return line
 
 
+def capped_lines(summary: Mapping[str, Any]) -> list[str]:
+    """One bullet when answers longer than max_response_chars were cut before labelling."""
+    capped = summary.get("capped_responses") or {}
+    n = int(capped.get("n_capped", 0))
+    if not n:
+        return []
+    total = summary.get("errors", {}).get("n", 0)
+    return [f"- Longer than max_response_chars ({int(capped['max_response_chars']):,} "
+            f"characters): {n:,} of {total:,} answers, stored and labelled on their first "
+            f"{int(capped['max_response_chars']):,} characters (records say "
+            "`response_capped`); raise `max_response_chars` if that matters."]
+
+
 def render_markdown(summary: Mapping[str, Any]) -> str:
     """The run's report.md."""
     conf = summary["confidence_level"]
@@ -186,7 +199,7 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     tokens = tokens_line(summary)
     if tokens:
         lines.append(f"- {tokens}")
-    lines += [*truncation_lines(groups), ""]
+    lines += [*truncation_lines(groups), *capped_lines(summary), ""]
     gated = [g for g in groups if "max_rate" in g]
     if gated:
         lines += ["## Verdicts", ""]

@@ -140,6 +140,7 @@ def _manifest(suite: Suite, options: RunOptions, target: Target, run_id: str,
             "confidence_level": suite.confidence_level,
             "max_error_rate": suite.max_error_rate,
             "max_tokens": suite.max_tokens,
+            "max_response_chars": suite.max_response_chars,
             "max_rate": dict(suite.max_rate),
             "gate": {"method": suite.gate.method, "cluster": suite.gate.cluster,
                      "multiplicity": suite.gate.multiplicity},
@@ -436,7 +437,8 @@ def stored_suite(run_dir: Path, manifest: dict[str, Any], action: str) -> Suite:
                    seed=s["seed"], concurrency=s.get("concurrency"),
                    confidence_level=s["confidence_level"],
                    price=Price(price["per_1k_in"], price["per_1k_out"], price["currency"])
-                   if price else suite.price)
+                   if price else suite.price,
+                   max_response_chars=s.get("max_response_chars", suite.max_response_chars))
 
 
 def resume_run(run_dir: str | Path, options: RunOptions | None = None, *,

@@ -33,6 +33,7 @@ class Overrides:
     confidence_level: float | None = None
     price_per_1k_in: float | None = None
     price_per_1k_out: float | None = None
+    max_response_chars: int | None = None
 
 
 _ENV = {
@@ -43,6 +44,7 @@ _ENV = {
     "confidence_level": "HARNESS_CONFIDENCE",
     "price_per_1k_in": "HARNESS_PRICE_PER_1K_IN",
     "price_per_1k_out": "HARNESS_PRICE_PER_1K_OUT",
+    "max_response_chars": "HARNESS_MAX_RESPONSE_CHARS",
 }
 
 
@@ -142,6 +144,7 @@ def env_overrides(environ: Mapping[str, str] | None = None) -> Overrides:
         confidence_level=get("confidence_level", float),
         price_per_1k_in=get("price_per_1k_in", float),
         price_per_1k_out=get("price_per_1k_out", float),
+        max_response_chars=get("max_response_chars", int),
     )
 
 
@@ -169,6 +172,11 @@ def apply_overrides(suite: Suite, *layers: Overrides) -> Suite:
         price = _price(suite.price, layer.price_per_1k_in, layer.price_per_1k_out)
         if price is not None:
             changes["price"] = price
+        if layer.max_response_chars is not None:
+            if layer.max_response_chars < 1:
+                raise UsageError("max_response_chars must be at least 1, got "
+                                 f"{layer.max_response_chars}")
+            changes["max_response_chars"] = layer.max_response_chars
         suite = replace(suite, **changes)
     return suite
 

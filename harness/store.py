@@ -22,7 +22,7 @@ from typing import IO, Any
 
 import jsonlines
 
-from harness.errors import RunInterrupted, StoreError
+from harness.errors import RunInterrupted, RunWriteError, StoreError
 from harness.privacy import scrub_registered
 from harness.records import SampleRecord
 
@@ -165,6 +165,9 @@ def run_guard(run_dir: Path, manifest: MutableMapping[str, Any]) -> Iterator[Non
     except KeyboardInterrupt:
         mark("interrupted")
         raise RunInterrupted(run_dir) from None
+    except OSError as exc:  # a full or read-only disk: one message naming the folder
+        mark("failed", f"{type(exc).__name__}: {exc}")
+        raise RunWriteError(run_dir, exc) from exc
     except BaseException as exc:
         mark("failed", f"{type(exc).__name__}: {exc}")
         raise
@@ -259,6 +262,7 @@ class SampleWriter:
         self.max_delay_s = max_delay_s
         self._last_flush = time.monotonic()
         self._buffer: list[str] = []
+        self._broken = False
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._fh: IO[str] = os.fdopen(fd, "a", encoding="utf-8")
         self.written = 0
@@ -274,16 +278,31 @@ class SampleWriter:
             self.flush()
 
     def flush(self) -> None:
-        """Write the buffered records as whole lines, then hand them to the OS."""
-        if not self._buffer:
+        """Write the buffered records as whole lines, then hand them to the OS.
+
+        A failed write (disk full) breaks the writer: it never writes those records again
+        (a retry after a partial write would put a second copy behind a torn line); what
+        reached the file stays, a torn last line is cut by `--resume`, which samples the
+        rest again.
+        """
+        if not self._buffer or self._broken:
             return
-        self._fh.write("\n".join(self._buffer) + "\n")
-        self._fh.flush()
+        try:
+            self._fh.write("\n".join(self._buffer) + "\n")
+            self._fh.flush()
+        except OSError as exc:
+            self._broken = True
+            self._buffer.clear()
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from exc
         self._last_flush = time.monotonic()
         self.written += len(self._buffer)
         self._buffer.clear()
 
     def close(self) -> None:
+        if self._broken:
+            with suppress(OSError):
+                self._fh.close()
+            return
         self.flush()
         os.fsync(self._fh.fileno())
         self._fh.close()
@@ -295,25 +314,106 @@ class SampleWriter:
         self.close()
 
 
-def iter_sample_dicts(path: Path) -> Iterator[dict[str, Any]]:
-    """Stream the records of samples.jsonl (a torn last line is skipped, others are errors)."""
+_OUTCOMES = ("harmful", "safe", "unclear", "blocked", "error")
+_RECORD_TYPES: tuple[tuple[str, type | tuple[type, ...], str], ...] = (
+    ("run_id", str, "a string"), ("probe_id", str, "a string"), ("category", str, "a string"),
+    ("context", str, "a string"), ("temperature", (int, float), "a number"),
+    ("sample_index", int, "an integer"), ("seed", int, "an integer"),
+    ("outcome", str, "a string"), ("time", str, "a string"),
+)
+
+
+def record_shape_problem(d: dict[str, Any]) -> str | None:
+    """What makes `d` not a sample record that every reader can use, or None (pure).
+
+    Checks the fields `SampleRecord.from_dict` and the tally need, with their types, so a
+    hand-edited or foreign line fails here with its line number, not deep inside a reader.
+    """
+    for name, kind, what in _RECORD_TYPES:
+        if name not in d:
+            return f"not a sample record: the field {name!r} is missing"
+        value = d[name]
+        if isinstance(value, bool) or not isinstance(value, kind):
+            return f"not a sample record: {name} is {value!r}, not {what}"
+    if d["outcome"] not in _OUTCOMES:
+        return f"not a sample record: outcome {d['outcome']!r} is not one of {', '.join(_OUTCOMES)}"
+    messages = d.get("messages")
+    if messages is not None and not (isinstance(messages, list) and all(
+            isinstance(m, dict) and isinstance(m.get("role"), str)
+            and isinstance(m.get("content"), str) for m in messages)):
+        return "not a sample record: messages is not a list of {role, content} objects"
+    detectors = d.get("detectors")
+    if detectors is not None and not (isinstance(detectors, list) and all(
+            isinstance(r, dict) and isinstance(r.get("name"), str) and "harmful" in r
+            and isinstance(r.get("score"), (int, float)) for r in detectors)):
+        return "not a sample record: detectors is not a list of {name, harmful, score} objects"
+    return None
+
+
+def _damaged(path: Path, lineno: int, what: str) -> StoreError:
+    return StoreError(f"{path}:{lineno}: {what}; the file is damaged at that line: delete the "
+                      "line (harness run --resume samples it again) or restore the file")
+
+
+def iter_numbered_samples(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Stream (line number, record) from samples.jsonl.
+
+    A torn last line (no trailing newline: a write cut short by a crash or a full disk,
+    possibly in the middle of a character) is skipped, as `repair_torn_tail` would cut
+    it. Any other line that is not UTF-8, not JSON or not a sample record
+    (`record_shape_problem`) raises StoreError naming the file and line and how to fix it.
+    """
     if not path.exists():
         return
-    with path.open("r", encoding="utf-8") as fh, jsonlines.Reader(fh) as reader:
+    state = {"lineno": 0, "terminated": True}
+    with path.open("rb") as fh:
+        def lines() -> Iterator[bytes]:
+            for raw in fh:
+                state["lineno"] += 1
+                state["terminated"] = raw.endswith(b"\n")
+                yield raw
+
+        reader = jsonlines.Reader(lines())
         try:
-            yield from reader.iter(type=dict, skip_empty=True)
+            for d in reader.iter(type=dict, skip_empty=True):
+                problem = record_shape_problem(d)
+                if problem is not None:
+                    if not state["terminated"]:
+                        return  # a torn tail that happens to parse
+                    raise _damaged(path, state["lineno"], problem)
+                yield state["lineno"], d
         except jsonlines.InvalidLineError as exc:
-            # A torn tail is expected after a crash; anything else is damage.
-            rest = fh.read()
-            if rest.strip():
-                raise StoreError(f"{path}:{exc.lineno}: damaged record ({exc}); "
-                                 "remove that line or re-run") from None
+            if not state["terminated"]:
+                return  # the torn tail of a crash
+            reason = str(exc).removesuffix(f" (line {exc.lineno})")
+            if "utf-8" in reason:
+                reason = reason.replace("line is not valid utf-8", "not UTF-8 text")
+            elif "requested type" in reason:
+                reason = "not a sample record (a JSON value that is not an object)"
+            else:
+                reason = reason.replace("line contains invalid json", "not JSON")
+            raise _damaged(path, state["lineno"], reason) from None
+        except RecursionError:
+            raise _damaged(path, state["lineno"],
+                           "not a sample record (JSON nested too deeply to parse)") from None
+
+
+def iter_sample_dicts(path: Path) -> Iterator[dict[str, Any]]:
+    """Stream the records of samples.jsonl (a torn last line is skipped; a damaged line is
+    a StoreError naming file and line, see `iter_numbered_samples`)."""
+    for _, d in iter_numbered_samples(path):
+        yield d
 
 
 def iter_records(run_dir: Path) -> Iterator[SampleRecord]:
     """Stream SampleRecords of a run."""
-    for d in iter_sample_dicts(run_dir / SAMPLES):
-        yield SampleRecord.from_dict(d)
+    path = run_dir / SAMPLES
+    for lineno, d in iter_numbered_samples(path):
+        try:
+            yield SampleRecord.from_dict(d)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _damaged(path, lineno, f"not a sample record ({type(exc).__name__}: "
+                           f"{exc})") from None
 
 
 @dataclass(frozen=True)

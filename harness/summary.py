@@ -282,6 +282,19 @@ class CrossCell:
 
 
 @dataclass(frozen=True)
+class CappedResponses:
+    """Answers longer than `max_response_chars`: stored and labelled on their first
+    `max_response_chars` characters."""
+
+    n_capped: int
+    max_response_chars: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """As summary.json writes it."""
+        return {"n_capped": self.n_capped, "max_response_chars": self.max_response_chars}
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """What a run found; `to_dict()` is summary.json (contract in DESIGN.md)."""
 
@@ -306,6 +319,7 @@ class RunSummary:
     tokens: TokenUsage | None = None
     context_category: Sequence[CrossCell] = ()
     """Every context x category pair of the run, including over-refusal controls."""
+    capped: CappedResponses | None = None
 
     @property
     def overall(self) -> GroupRow:
@@ -329,6 +343,8 @@ class RunSummary:
             "errors": self.errors.to_dict(), "models": dict(self.models),
             "system_fingerprints": dict(self.system_fingerprints),
         }
+        if self.capped is not None:
+            d["capped_responses"] = self.capped.to_dict()
         if self.sequential is not None:
             d["sequential"] = self.sequential
         if self.corrected is not None:

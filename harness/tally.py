@@ -108,6 +108,8 @@ class Tally:
     n_error: int = 0
     detector_errors: dict[str, int] = field(default_factory=dict)
     """Samples on which each detector failed (so an error is not blamed on the target)."""
+    n_capped: int = 0
+    """Answers longer than the run's max_response_chars, stored and labelled cut."""
 
     def add(self, rec: dict[str, Any]) -> None:
         t = temperature_key(float(rec["temperature"]))
@@ -146,6 +148,8 @@ class Tally:
             elif d.get("harmful"):
                 cc.flagged[d["name"]] = cc.flagged.get(d["name"], 0) + 1
         self.n += 1
+        if rec.get("response_capped"):
+            self.n_capped += 1
         if rec["outcome"] == "error":
             self.n_error += 1
         if rec.get("model"):

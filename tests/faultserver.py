@@ -3,8 +3,9 @@
 `FaultServer(fault)` serves `POST /v1/chat/completions` and misbehaves as `fault` says:
 
     ok                 a well-formed completion (content `answer`, model `model`)
-    echo_key           echoes the request's API key in content, model, fingerprint, finish
-                       reason and an error message (every string an endpoint sends back)
+    echo_key           echoes the request's API key in every string an endpoint sends back:
+                       content, refusal, tool calls, model, id, fingerprint, finish reason,
+                       usage, headers, a 400 error body and a malformed answer
     message_string     `message` is a string, not an object
     content_list       `content` is a list of parts
     choices_dict       `choices` is an object, not a list
@@ -103,6 +104,21 @@ class FaultServer:
                                                       "completion_tokens": 3 * n},
         }
 
+    def _echo_key(self, number: int, n: int, key: str) -> web.StreamResponse:
+        """Every string an endpoint sends back carries the request's key: content, refusal,
+        tool calls, model, id, system_fingerprint, finish_reason, usage, headers, and the
+        error bodies of a rejected request and of a malformed answer."""
+        headers = {"X-Request-Id": key, "openai-organization": f"org-{key}",
+                   "WWW-Authenticate": f"Bearer realm={key}"}
+        if number % 4 == 0:
+            return web.json_response(
+                {"error": {"message": f"bad request from key {key}", "type": key,
+                           "param": key, "code": key}}, status=400, headers=headers)
+        doc = _echo_key_doc(self, n, key)
+        if number % 4 == 3:
+            doc["usage"]["completion_tokens"] = key  # malformed: names the field
+        return web.json_response(doc, headers=headers)
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
         number = self.requests
@@ -117,13 +133,7 @@ class FaultServer:
             return web.json_response({"error": {"message": "n must be 1", "param": "n"}},
                                      status=400)
         if fault == "echo_key":
-            if number % 3 == 0:
-                return web.json_response(
-                    {"error": {"message": f"bad request from key {key}", "type": key}},
-                    status=400)
-            return web.json_response(self._completion(
-                n, content=f"Your key is {key}. Sure: {key}", model=f"m-{key}",
-                fingerprint=key, finish="stop"))
+            return self._echo_key(number, n, key)
         if fault == "message_string":
             return web.json_response(self._completion(n, message="just a string"))
         if fault == "content_list":
@@ -163,6 +173,18 @@ class FaultServer:
         if fault == "escape_model":
             return web.json_response(self._completion(n, model="evil\x1b[2J\x1b]0;pwned\x07"))
         return web.json_response(self._completion(n))
+
+
+def _echo_key_doc(server: FaultServer, n: int, key: str) -> dict[str, Any]:
+    doc = server._completion(n, message={
+        "role": "assistant", "content": f"Your key is {key}. Sure: {key}", "refusal": key,
+        "tool_calls": [{"id": f"call-{key}", "type": "function",
+                        "function": {"name": f"leak_{key}",
+                                     "arguments": json.dumps({"key": key})}}]},
+        model=f"m-{key}", fingerprint=key, finish=f"stop-{key}")
+    doc["id"] = f"cmpl-{key}"
+    doc["usage"]["completion_tokens_details"] = {"note": key}
+    return doc
 
 
 def dumps(obj: Any) -> str:

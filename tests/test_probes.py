@@ -48,8 +48,8 @@ def test_every_problem_is_reported_with_its_line(tmp_path: Path) -> None:
     assert any(t.startswith(f"{f}:4: severity:") for t in text)
     assert any(t.startswith(f"{f}:5: id:") and "duplicate" in t for t in text)
     assert any(t.startswith(f"{f}:6: messages:") and "last turn" in t for t in text)
-    assert any(t.startswith(f"{f}:6: expect.must_not_match:") and "invalid regex" in t
-               for t in text)
+    assert any(t.startswith(f"{f}:6: expect.must_not_match[0]:")
+               and "invalid regular expression" in t for t in text)
     with pytest.raises(ValidationError):
         load_probes(f)
 

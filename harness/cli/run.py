@@ -63,6 +63,9 @@ def register(sub: Any) -> None:
                         "price:, $HARNESS_PRICE_PER_1K_IN); openai-batch: give the batch price")
     p.add_argument("--price-per-1k-out", type=float, default=None, metavar="PRICE",
                    help="price of 1,000 completion tokens (or $HARNESS_PRICE_PER_1K_OUT)")
+    p.add_argument("--max-response-chars", type=int, default=None, metavar="N",
+                   help="longest answer kept per sample, in characters (default 100000); "
+                   "longer ones are cut before labelling and the record says so")
     p.add_argument("--as-of", default=None, metavar="YYYY-MM-DD",
                    help="run date for date-dependent targets (sim:drifting) and backfills")
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
@@ -120,7 +123,8 @@ def run_options_from_args(args: argparse.Namespace) -> Any:
         overrides=Overrides(samples=args.samples, temperatures=temps, seed=args.seed,
                             concurrency=args.concurrency, confidence_level=args.confidence,
                             price_per_1k_in=args.price_per_1k_in,
-                            price_per_1k_out=args.price_per_1k_out),
+                            price_per_1k_out=args.price_per_1k_out,
+                            max_response_chars=args.max_response_chars),
         as_of=parse_as_of(args.as_of),
         run_id=args.run_id,
         progress=False if args.quiet else None,
@@ -224,6 +228,8 @@ def _check_resume_flags(args: argparse.Namespace) -> None:
                 [float(t) for t in s.get("temperatures", [])], args.temperatures)
     differs("--seed", args.seed, s.get("seed"))
     differs("--confidence", args.confidence, s.get("confidence_level"))
+    differs("--max-response-chars", args.max_response_chars,
+            s.get("max_response_chars", 100_000))
     differs("--as-of", args.as_of, s.get("as_of"))
     if args.sequential and not s.get("sequential"):
         changed.append("--sequential (the run samples a fixed plan)")

@@ -195,17 +195,25 @@ class Sampler:
             self.pacer.observe(latency)
         detectors, combine = self.detectors_for(cell.probe)
         now = utc_now()
+        cap = self.suite.max_response_chars
         for j in range(item.count):
             index = item.start + j
             comp = answers[j]
             results: tuple[Any, ...] = ()
-            if comp is None:
+            # An answer past the cap is cut before labelling and storage (a 10 MB answer
+            # would otherwise be labelled and written whole, 12 of them 126 MB); its length
+            # and hash stay the whole answer's, and the record says it was cut.
+            text = comp.text if comp is not None else None
+            capped = False
+            if text is not None and len(text) > cap:
+                text, capped = text[:cap], True
+            if comp is None or text is None:
                 outcome = "error"
             elif comp.blocked:
                 outcome = "blocked"
             else:
                 outcome, results = await label_sample(
-                    detectors, DetectionInput(comp.text, cell.probe, cell.context, cell.messages,
+                    detectors, DetectionInput(text, cell.probe, cell.context, cell.messages,
                                               comp.finish_reason), combine)  # type: ignore[arg-type]
             # A detector that failed is named in the record, not blamed on the target.
             rec_error = error if comp is None else failed_detectors(results)
@@ -215,7 +223,7 @@ class Sampler:
                 category=cell.probe.category, severity=cell.probe.severity,
                 context=cell.context.name, temperature=cell.temperature, sample_index=index,
                 seed=seeds[j], messages=cell.messages,
-                response=comp.text if comp is not None else None,
+                response=text,
                 finish_reason=comp.finish_reason if comp is not None else None,
                 outcome=outcome,  # type: ignore[arg-type]
                 detectors=tuple(results),
@@ -231,6 +239,7 @@ class Sampler:
                 seed_sent=comp.seed_sent if comp is not None else None,
                 attempt_s=(round(comp.attempt_s, 4) if comp is not None
                            and comp.attempt_s is not None else None),
+                response_capped=capped,
             )
             d = rec.to_dict()
             self.tally.add(d)

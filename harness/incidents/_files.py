@@ -18,14 +18,15 @@ from harness.errors import (
     UsageError,
 )
 from harness.records import DetectorSpec, Expectation, Message, Probe, freeze
-from harness.store import atomic_write
+from harness.store import atomic_write, make_private_dir
 from harness.taxonomy import OVER_REFUSAL
 
 STAGES: tuple[str, ...] = ("stop-the-bleed", "fan-out", "fix-at-source")
 INCIDENT_DIR = Path("suites/incidents")
 DEFAULT_CONTROLS = Path("probes/library/over-refusal.jsonl")
 """The over-refusal controls as a project names them (see `find_controls`)."""
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# \Z, not $: `$` also matches before a trailing newline ("p-1\n" passed).
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
 EXACT = "exact"
 
 DEFAULT_VARIANTS = 20
@@ -443,12 +444,14 @@ def create_incident(
         exact_ids=ids, variants=variants, seed=seed, max_rate=max_rate, controls=control_ref,
         families=families, created=now_iso(now), prompts_file=str(prompts_file),
         samples=samples, rewrites=rewrite_kinds if rewrite is not None else ())
-    directory.mkdir(parents=True, exist_ok=True)
+    # The incident's prompts are the harmful ones: owner-only files (0600), and folders
+    # harness creates 0700 (an existing folder keeps its mode).
+    make_private_dir(directory)
     import json
 
     atomic_write(probes_path, "".join(json.dumps(p.to_dict(), ensure_ascii=False) + "\n"
-                                      for p in probes), private=False)
-    atomic_write(suite_path, dump_suite_yaml(doc), private=False)
+                                      for p in probes))
+    atomic_write(suite_path, dump_suite_yaml(doc))
     return CreatedIncident(suite_path, probes_path, len(exact), len(probes) - len(exact),
                            control_ref, skipped, tuple(notes), plan)
 
@@ -526,5 +529,5 @@ def set_stage(name_or_path: str | Path, stage: str, note: str = "", *,
     block["stage"] = stage
     block["stages"] = [*history, entry]
     doc["incident"] = block
-    atomic_write(path, dump_suite_yaml(doc), private=False)
+    atomic_write(path, dump_suite_yaml(doc))
     return block

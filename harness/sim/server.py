@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import os
 import random
@@ -42,6 +43,7 @@ from typing import Any
 
 from aiohttp import web
 
+from harness.errors import InfrastructureError
 from harness.sim.batches import add_routes
 from harness.sim.model import PROFILES, FilterMode, SimModel
 from harness.sim.moderation import moderate
@@ -321,11 +323,30 @@ async def start(config: ServerConfig, port: int = 0) -> tuple[web.AppRunner, int
     runner = web.AppRunner(make_app(config), access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, HOST, port, backlog=1024, reuse_address=True)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise _listen_error(exc, port) from None
     server = site._server
     sockets = getattr(server, "sockets", None) or []
     bound = sockets[0].getsockname()[1] if sockets else port
     return runner, int(bound)
+
+
+def _listen_error(exc: OSError, port: int) -> InfrastructureError:
+    """The one-line reason the simulator cannot listen on `port` (exit 4: the port number
+    is valid, the machine refuses it), with what to do."""
+    if exc.errno == errno.EADDRINUSE:
+        return InfrastructureError(
+            f"port {port} on {HOST} is in use (another server listens there); stop it, pick "
+            "another --port, or give --port 0 for any free port")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return InfrastructureError(
+            f"no permission to listen on port {port} on {HOST} (ports below 1024 need root); "
+            "pick a port of 1024 or above, or --port 0 for any free port")
+    return InfrastructureError(f"cannot listen on {HOST}:{port}: {exc.strerror or exc}; "
+                               "pick another --port, or --port 0 for any free port")
 
 
 def serve_forever(config: ServerConfig, port: int,

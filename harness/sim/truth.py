@@ -13,12 +13,12 @@ combined with the expectation's `combine` rule.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
+from harness import safe_regex
 from harness.plan import plan_cells
 from harness.records import Context, DetectorSpec, Message, Probe
 from harness.sim.canon import Analysis
@@ -39,7 +39,7 @@ def _canaries(params: Mapping[str, Any]) -> set[str]:
     return out
 
 
-def _patterns(params: Mapping[str, Any]) -> list[re.Pattern[str]]:
+def _patterns(params: Mapping[str, Any]) -> list[safe_regex.Pattern]:
     raw: list[str] = []
     for key in ("patterns", "pattern", "must_not_match", "regex"):
         value = params.get(key)
@@ -48,8 +48,7 @@ def _patterns(params: Mapping[str, Any]) -> list[re.Pattern[str]]:
         elif isinstance(value, list | tuple):
             raw.extend(str(v) for v in value)
     ignore_case = params.get("ignore_case", not params.get("case_sensitive", False))
-    flags = re.IGNORECASE if ignore_case else 0
-    return [re.compile(p, flags) for p in raw]
+    return [safe_regex.compile_pattern(p, bool(ignore_case)) for p in raw]
 
 
 def _label(spec: DetectorSpec, a: Analysis, klass: str, text: str,
@@ -70,7 +69,7 @@ def _label(spec: DetectorSpec, a: Analysis, klass: str, text: str,
         wanted = _canaries(params)
         return klass == "leak" and (not wanted or a.canary in wanted)
     if spec.name == "pattern":
-        return any(p.search(text) for p in _patterns(params))
+        return any(safe_regex.search(p, text) for p in _patterns(params))
     return klass in BAD_CLASSES[a.task]
 
 

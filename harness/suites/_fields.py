@@ -136,6 +136,10 @@ def _parse_context(ck: _Checker, raw: Any, i: int) -> Context | None:
     if not isinstance(name, str) or not name:
         ck.add((*path, "name"), "must be a non-empty string")
         return None
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+        ck.add((*path, "name"), f"{name!r} holds a line break or control character; give a "
+               "one-line name")
+        return None
     system = raw.get("system")
     if system is not None and not isinstance(system, str):
         ck.add((*path, "system"), "must be a string")

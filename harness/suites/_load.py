@@ -10,7 +10,7 @@ from typing import Any
 from harness import taxonomy
 from harness.contexts import expand_matrix
 from harness.errors import Problem, ValidationError
-from harness.probes import check_probe_file, unknown_detector
+from harness.probes import check_probe_file, pattern_problem, unknown_detector
 from harness.records import Context, DetectorSpec, freeze
 from harness.suites._fields import (
     _Checker,
@@ -31,6 +31,7 @@ _SUITE_KEYS = {
     "samples", "max_tokens", "seed", "detectors", "max_rate", "confidence_level",
     "max_error_rate", "gate", "storage", "forensic_capture", "incident", "concurrency",
     "price",
+    "max_response_chars",
 }
 
 
@@ -50,6 +51,10 @@ def parse_suite(raw: Any, lines: dict[tuple[Any, ...], int], file: str, base: Pa
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         ck.add(("name",), "missing or empty; give the suite a name")
+        name = Path(file).stem
+    elif any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+        ck.add(("name",), f"{name!r} holds a line break or control character; give a "
+               "one-line name")
         name = Path(file).stem
     deployment = raw.get("deployment", "general")
     if deployment not in taxonomy.DEPLOYMENTS:
@@ -92,6 +97,7 @@ def parse_suite(raw: Any, lines: dict[tuple[Any, ...], int], file: str, base: Pa
                "would be sampled twice); list each temperature once")
     samples = _number(ck, raw, "samples", int, 1, 10**7)
     max_tokens = _number(ck, raw, "max_tokens", int, 1, 10**6)
+    max_chars = _number(ck, raw, "max_response_chars", int, 1, 10**9)
     seed = _number(ck, raw, "seed", int, 0, 2**63 - 1)
     conf = _number(ck, raw, "confidence_level", float, 0, 1, lo_open=True, hi_open=True)
     max_err = _number(ck, raw, "max_error_rate", float, 0, 1)
@@ -114,6 +120,8 @@ def parse_suite(raw: Any, lines: dict[tuple[Any, ...], int], file: str, base: Pa
             unknown = unknown_detector(detectors[-1].name)
             if unknown:
                 ck.add(("detectors", i), unknown)
+            elif problem := pattern_problem(detectors[-1]):
+                ck.add(("detectors", i), problem)
     gate_raw = raw.get("gate", {}) or {}
     gate = GatePolicy()
     if not isinstance(gate_raw, Mapping):
@@ -179,6 +187,8 @@ def parse_suite(raw: Any, lines: dict[tuple[Any, ...], int], file: str, base: Pa
         incident=freeze(incident) if incident is not None else None,
         sha256=digest.hexdigest(), concurrency=concurrency,
         price=_parse_price(ck, raw.get("price")),
+        max_response_chars=(max_chars if max_chars is not None
+                            else DEFAULTS["max_response_chars"]),
     )
     if not probes and not any(p.field.startswith("probes") for p in ck.problems):
         ck.add(("probes",), "the selection matches no probe")

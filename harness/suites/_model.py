@@ -17,6 +17,7 @@ DEFAULTS: dict[str, Any] = {
     "confidence_level": 0.95,
     "max_error_rate": 0.05,
     "concurrency": 16,
+    "max_response_chars": 100_000,
 }
 STORAGE_MODES = ("full", "redacted", "hashed")
 
@@ -78,6 +79,9 @@ class Suite:
     concurrency: int | None = None
     price: Price | None = None
     """Price per 1,000 tokens for the run's cost estimate (suite `price:`, or flags)."""
+    max_response_chars: int = 100_000
+    """Longest answer text kept per sample (characters): a longer one is cut to this length
+    before detection and storage, and the record says so (`response_capped`)."""
 
     def context(self, name: str) -> Context:
         for c in self.contexts:

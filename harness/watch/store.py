@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import InputError, StoreError, UsageError
-from harness.store import atomic_write
+from harness.store import atomic_write, make_private_dir
 from harness.watch.ingest import DailySignal
 from harness.watch.model import LedgerEntry, WatchDefinition
 
@@ -37,7 +37,8 @@ REPORT = "report.html"
 PENDING = "pending.json"
 SIGNALS = "signals.jsonl"
 LOCK = ".lock"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# \Z, not $: `$` also matches before a trailing newline ("p-1\n" passed).
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
 
 def watches_root(results: str | Path = "results") -> Path:
@@ -158,7 +159,7 @@ def read_pending(files: WatchFiles) -> Pending | None:
 
 def write_pending(files: WatchFiles, pending: Pending) -> None:
     """Record the night being run (atomic replace)."""
-    atomic_write(files.pending, json.dumps(pending.to_dict(), indent=2) + "\n", private=False)
+    atomic_write(files.pending, json.dumps(pending.to_dict(), indent=2) + "\n")
 
 
 def clear_pending(files: WatchFiles) -> None:
@@ -195,10 +196,11 @@ def create_watch(definition: WatchDefinition, results: str | Path = "results") -
         raise UsageError(
             f"watch {definition.name!r} already exists at {files.dir}; pick another NAME or "
             "delete that folder to start over")
-    files.dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(files.definition, json.dumps(definition.to_dict(), indent=2) + "\n",
-                 private=False)
-    files.ledger.touch()
+    # Owner-only like run folders: a watch names its endpoint and holds every night's
+    # verdict (folders harness creates are 0700, files 0600; existing folders keep their mode).
+    make_private_dir(files.dir)
+    atomic_write(files.definition, json.dumps(definition.to_dict(), indent=2) + "\n")
+    os.close(os.open(files.ledger, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
     return files
 
 
@@ -251,7 +253,7 @@ def append_entry(files: WatchFiles, entry: LedgerEntry) -> None:
             fh.seek(-1, os.SEEK_END)
             if fh.read(1) != b"\n":
                 data = b"\n" + data
-    fd = os.open(files.ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(files.ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         os.write(fd, data)
         os.fsync(fd)
@@ -287,7 +289,7 @@ def read_signals(files: WatchFiles) -> list[DailySignal]:
 def append_signals(files: WatchFiles, rows: list[DailySignal]) -> None:
     """Append days (one write call)."""
     data = "".join(json.dumps(r.to_dict(), separators=(",", ":")) + "\n" for r in rows)
-    fd = os.open(files.signals, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(files.signals, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         os.write(fd, data.encode("utf-8"))
         os.fsync(fd)

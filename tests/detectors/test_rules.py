@@ -144,6 +144,9 @@ def test_pattern_matches_and_case() -> None:
         ({"patterns": []}, "patterns"),
         ({"patterns": [3]}, "patterns[0]"),
         ({"patterns": ["a"], "ignore_case": "yes"}, "ignore_case"),
+        ({"patterns": ["ok", "(a|aa)+$"]}, "patterns[1]"),  # catastrophic backtracking
+        ({"patterns": ["a"], "timeout_s": 0}, "timeout_s"),
+        ({"patterns": ["a"], "timeout_s": "1"}, "timeout_s"),
     ],
 )
 def test_pattern_bad_params_name_the_field(params: dict[str, object], where: str) -> None:
@@ -197,3 +200,17 @@ def test_build_through_registry_and_detect() -> None:
     det = build(DetectorSpec("pattern", freeze({"patterns": ["x+y"]})))
     res = asyncio.run(det.detect(_item("xxy")))
     assert res.harmful and res.name == "pattern"
+
+
+def test_a_pattern_past_its_time_limit_makes_the_sample_an_error_naming_probe_and_pattern(
+) -> None:
+    from harness.detectors import failed_detectors, label_sample
+
+    # (ab)+c passes the compile-time check (quadratic, not exponential) but needs minutes
+    # on a long reply; the run-time limit turns that into one error sample, promptly.
+    det = make_pattern({"patterns": ["(ab)+c"], "timeout_s": 0.05})
+    outcome, results = asyncio.run(label_sample([det], _item("ab" * 50_000)))
+    assert outcome == "error"
+    error = failed_detectors(results)
+    assert error is not None and "probe p1: regex '(ab)+c' took over 0.05 CPU s" in error
+    assert make_pattern({"patterns": ["(ab)+c"]}).label("ab" * 50 + "c").harmful
