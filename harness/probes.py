@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import Problem, ValidationError
+from harness.probe_library import LIBRARY_RESOURCE as LIBRARY_RESOURCE  # re-exported
+from harness.probe_library import library_dir as library_dir  # re-exported
+from harness.probe_library import library_files as library_files  # re-exported
 from harness.records import COMBINES, DetectorSpec, Expectation, Message, Probe, freeze
 from harness.taxonomy import CATEGORIES
 
@@ -373,31 +376,3 @@ def load_probe_files(paths: Sequence[str | Path]) -> list[Probe]:
     if problems:
         raise ValidationError(problems)
     return out
-
-
-
-LIBRARY_RESOURCE = ("data", "probes")
-"""Where the shipped probe library lives inside the package. In the repository
-`harness/data/probes` is a symbolic link to `probes/library/` (the data stays in the data
-folder); a wheel or `pip install .` copies the files into the package."""
-
-
-def library_dir() -> Path:
-    """The probe library shipped with harness, found through `importlib.resources` (so an
-    installed package finds it without a source checkout and whatever the working
-    directory); raises `InputError` when the installation lacks it."""
-    from importlib.resources import files
-
-    from harness.errors import InputError
-
-    root = files("harness").joinpath(*LIBRARY_RESOURCE)
-    if not isinstance(root, Path) or not root.is_dir():
-        raise InputError(f"the probe library is missing from this installation ({root}); "
-                         "reinstall harness (pip install --force-reinstall harness) or pass "
-                         "--suite SUITE")
-    return root
-
-
-def library_files() -> list[Path]:
-    """The shipped probe files (`*.jsonl`), sorted by name."""
-    return sorted(library_dir().glob("*.jsonl"))

@@ -36,6 +36,7 @@ def add_inconclusive_option(p: argparse.ArgumentParser) -> None:
                         "gates must not pass on missing evidence), skipped or passed")
 
 
+# long: one flat list of the run flags reads better than pieces split by accident of order
 def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run a suite against a target and report rates with "
                        "confidence intervals",

@@ -468,7 +468,9 @@ def test_a_damaged_samples_line_is_exit_2_naming_file_and_line(
     n_lines = good.count(b"\n")
     line, words = DAMAGE[damage]
     samples.write_bytes(good + line + good.splitlines(keepends=True)[0])  # not the last line
-    for argv in (["compare", str(baseline), str(candidate)], ["report", str(candidate)],
+    # report reads samples.jsonl only for --include-outputs (the page comes from summary.json).
+    for argv in (["compare", str(baseline), str(candidate)],
+                 ["report", str(candidate), "--include-outputs"],
                  ["rescore", str(candidate), "--out", str(tmp_path / "rescored")],
                  ["review", str(candidate)]):
         code = main(argv)
@@ -492,7 +494,9 @@ def test_a_tail_cut_mid_character_is_a_torn_tail(tmp_path: Path,
     with samples.open("ab") as fh:
         fh.write(first[:40] + "é".encode()[:1])  # half of a two-byte character, no newline
     assert len(list(iter_sample_dicts(samples))) == 2
-    for argv in (["compare", str(baseline), str(candidate)], ["report", str(candidate)],
+    # report reads samples.jsonl only for --include-outputs (the page comes from summary.json).
+    for argv in (["compare", str(baseline), str(candidate)],
+                 ["report", str(candidate), "--include-outputs"],
                  ["rescore", str(candidate), "--out", str(tmp_path / "rescored")]):
         code = main(argv)
         err = capsys.readouterr().err
