@@ -44,7 +44,7 @@ def _commands() -> list[list[str]]:
 
 def test_the_readme_lists_a_runnable_example() -> None:
     cmds = _commands()
-    # init x2, 60 nights, ingest, status x2, report, list
+    # init x2, 30 nights x2, ingest, status x2, report, list
     assert len(cmds) == 2 + 60 + 1 + 2 + 1 + 1
     assert cmds[2][:4] == ["watch", "run", "fix-holds", "--as-of"]
 
@@ -70,3 +70,5 @@ def test_the_readme_watch_example_ends_verified_and_breached(
     assert "watch fix-holds: VERIFIED" in out and "watch fix-drifts: BREACHED" in out
     assert "ALARM model-update" in out and "ALARM production [user-reports]" in out
     assert (tmp_path / "drifts.png").read_bytes()[:4] == b"\x89PNG"
+    page = (tmp_path / "results" / "watches" / "fix-drifts" / "report.html").read_text()
+    assert 'id="plot-watch-timeline"' in page and "BREACHED" in page
