@@ -334,25 +334,3 @@ def record_transform(storage: str, forensic_capture: str, seed: int, *,
         return out
 
     return transform
-
-
-__all__ = [
-    "SECRET",
-    "STORAGE_MODES",
-    "capture_draw",
-    "escape_controls",
-    "iban_valid",
-    "keeps_text",
-    "luhn_valid",
-    "parse_capture",
-    "record_transform",
-    "redact_personal",
-    "register_secret",
-    "register_url",
-    "registered_secrets",
-    "scrub_registered",
-    "scrub_secrets",
-    "scrub_url",
-    "secret_env_values",
-    "url_secrets",
-]
