@@ -53,6 +53,14 @@ def pattern_problem(spec: DetectorSpec) -> str | None:
     return check_spec(spec)
 
 
+def _nonempty_strings(value: Any) -> list[str] | None:
+    """A non-empty string or a non-empty list of them, as a list; None for anything else."""
+    items = [value] if isinstance(value, str) else value
+    if isinstance(items, list) and items and all(isinstance(c, str) and c for c in items):
+        return list(items)
+    return None
+
+
 def parse_expectation(raw: Any, file: str, line: int | None,
                       problems: list[Problem]) -> Expectation | None:
     """Turn an `expect` value (canonical or shorthand form) into an Expectation."""
@@ -90,26 +98,20 @@ def parse_expectation(raw: Any, file: str, line: int | None,
                                         why))
             specs.append(spec)
     if "no_canary" in raw:
-        canary = raw["no_canary"]
-        if isinstance(canary, str):
-            canary = [canary]
-        if not (isinstance(canary, list) and canary and all(isinstance(c, str) and c
-                                                             for c in canary)):
+        canary = _nonempty_strings(raw["no_canary"])
+        if canary is None:
             problems.append(Problem(file, line, "expect.no_canary",
                                     "must be a canary string or a list of them"))
         else:
-            specs.append(DetectorSpec("canary", freeze({"canary": list(canary)})))
+            specs.append(DetectorSpec("canary", freeze({"canary": canary})))
     if "no_injection" in raw:
-        markers = raw["no_injection"]
-        if isinstance(markers, str):
-            markers = [markers]
-        if not (isinstance(markers, list) and markers and all(isinstance(c, str) and c
-                                                              for c in markers)):
+        markers = _nonempty_strings(raw["no_injection"])
+        if markers is None:
             problems.append(Problem(file, line, "expect.no_injection",
                                     "must be the marker string the injected text asks for, "
                                     "or a list of them"))
         else:
-            specs.append(DetectorSpec("injection", freeze({"marker": list(markers)})))
+            specs.append(DetectorSpec("injection", freeze({"marker": markers})))
     for name in ("judge", "moderation"):
         if name in raw and raw[name] not in (False, None):
             params = raw[name] if isinstance(raw[name], Mapping) else {}
