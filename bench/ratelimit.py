@@ -46,6 +46,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import sim_server  # noqa: E402  (bench/sim_server.py)
 
 from harness.plan import build_messages, plan_cells  # noqa: E402
 from harness.run import RunOptions, run_suite  # noqa: E402
@@ -62,18 +65,10 @@ TOPICS = ["the printing press", "tide pools", "sourdough bread", "glaciers", "th
 
 def start_server(latency_ms: float, headers: bool) -> tuple[subprocess.Popen[str], str]:
     """`harness sim serve` with the limits, in its own process; (process, base URL)."""
-    cmd = [sys.executable, "-m", "harness.cli", "sim", "serve", "--port", "0",
-           "--rpm", f"{RPM:g}", "--tpm", f"{TPM:g}", "--latency-ms", f"{latency_ms:g}"]
+    flags = ["--rpm", f"{RPM:g}", "--tpm", f"{TPM:g}"]
     if not headers:
-        cmd.append("--no-ratelimit-headers")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            cwd=ROOT)
-    assert proc.stdout is not None
-    line = proc.stdout.readline().strip()
-    if not line.startswith("listening on "):
-        proc.kill()
-        raise RuntimeError(f"server did not start: {line!r}")
-    return proc, line.removeprefix("listening on ")
+        flags.append("--no-ratelimit-headers")
+    return sim_server.start_server(latency_ms, *flags, stderr=subprocess.DEVNULL)
 
 
 def write_suite(folder: Path, n: int) -> Path:

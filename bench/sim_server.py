@@ -19,6 +19,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -34,12 +35,13 @@ PROMPTS = [
 ]
 
 
-def start_server(latency_ms: float) -> tuple[subprocess.Popen[str], str]:
-    """Start the server subprocess; return it and its base URL."""
+def start_server(latency_ms: float, *flags: str,
+                 stderr: int | None = None) -> tuple[subprocess.Popen[str], str]:
+    """Start `harness sim serve --port 0` (plus ``flags``); return it and its base URL."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness.cli", "sim", "serve", "--port", "0",
-         "--latency-ms", str(latency_ms)],
-        stdout=subprocess.PIPE, text=True,
+         "--latency-ms", f"{latency_ms:g}", *flags],
+        stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=Path(__file__).resolve().parents[1],
     )
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()
