@@ -48,7 +48,9 @@ FADE_START = 5
 """At or below this many active probes the assumed icc is the full ``max_icc``."""
 FADE_END = 30
 """From this many active probes on the rare-harm bound assumes icc 0 (pooled exact)."""
-_DIRECT_CONV = 4096
+_DIRECT_CONV = 250_000
+"""Direct convolution below this many products: exact and, for the short truncated pmfs here,
+faster than FFT (whose per-call overhead dominated the gate's run time)."""
 ICC_GRID = (1.0, 0.6, 0.35, 0.2, 0.1, 0.05, 0.0)
 """Fractions of the assumed icc over which the p-value takes its supremum (the nuisance)."""
 BETA_ICC_GRID = (1.0, 0.5)
@@ -176,26 +178,50 @@ def faded_icc(n_active: int, max_icc: float) -> float:
     return 0.0
 
 
-def rare_pvalue(k: np.ndarray, n: np.ndarray, max_rate: float, max_icc: float) -> float:
-    """Monotone-envelope p-value of H0: mean >= max_rate from the two-point model.
+Term = tuple[int, str, float]
+"""(kept harmful total, law, icc) of one tail probability in `rare_pvalue`'s maximum; the law
+is ``"two-point"`` or ``"beta"``."""
 
-    For every a' <= A (A = active probes) keep the a' probes with the most harm, so the total
-    is K'(a') = K - (the A - a' smallest active counts), and take the largest
-    sup_{icc <= faded_icc(a')} P(K <= K'(a') | max_rate, icc). Within a step of the fade the
-    icc is constant and K' grows with a', so only the last a' <= A of each step, and a' = A,
-    can be largest.
-    """
+
+def _terms(k: np.ndarray, max_icc: float) -> list[Term]:
+    """Every tail probability whose maximum is `rare_pvalue`: for each candidate sub-pattern
+    of the monotone envelope (module docstring) the nuisance grid of `worst_icc_cdf`."""
     active = np.sort(k[k > 0])
     n_active = int(active.size)
     total = int(active.sum())
     drop = np.concatenate(([0], np.cumsum(active)))  # drop[i] = sum of the i smallest
     candidates = {min(n_active, last) for last, _ in FADE_STEPS} | {n_active}
-    groups = size_groups(n)
-    best = 0.0
+    out: list[Term] = []
     for a in sorted(candidates, reverse=True):
         icc = faded_icc(a, max_icc)
         k_kept = total - int(drop[n_active - a])
-        best = max(best, worst_icc_cdf(k_kept, n, max_rate, icc, groups))
+        if k_kept <= 0 or icc <= 0.0:
+            out.append((k_kept, "two-point", icc))
+            continue
+        out += [(k_kept, "two-point", icc * f) for f in ICC_GRID]
+        out += [(k_kept, "beta", icc * f) for f in BETA_ICC_GRID]
+    return out
+
+
+def _term_cdf(term: Term, n: np.ndarray, mu: float, groups: Groups) -> float:
+    k_kept, law, icc = term
+    cdf = beta_binomial_cdf if law == "beta" else two_point_cdf
+    return cdf(k_kept, n, mu, icc, groups)
+
+
+def rare_pvalue(k: np.ndarray, n: np.ndarray, max_rate: float, max_icc: float) -> float:
+    """Monotone-envelope p-value of H0: mean >= max_rate from the two-point model.
+
+    For every a' <= A (A = active probes) keep the a' probes with the most harm, so the total
+    is K'(a') = K - (the A - a' smallest active counts), and take the largest
+    sup_{icc <= faded_icc(a')} P(K <= K'(a') | max_rate, icc) (`worst_icc_cdf`). Within a step
+    of the fade the icc is constant and K' grows with a', so only the last a' <= A of each
+    step, and a' = A, can be largest.
+    """
+    groups = size_groups(n)
+    best = 0.0
+    for term in _terms(k, max_icc):
+        best = max(best, _term_cdf(term, n, max_rate, groups))
         if best >= 1.0:
             break
     return best
@@ -224,10 +250,13 @@ def worst_icc_cdf(k: int, n: np.ndarray, mu: float, icc: float,
 def rare_upper(k: np.ndarray, n: np.ndarray, alpha: float, max_icc: float) -> float:
     """Upper bound dual to `rare_pvalue`: the mean at which the p-value equals ``alpha``.
 
-    The p-value is continuous and falls as the tested mean grows (both laws are
-    stochastically increasing in mu at a fixed icc); it is at least the binomial tail (icc 0
-    is in the nuisance range), so the bound is at least the pooled Clopper-Pearson one, which
-    brackets the root from below; Brent's method (scipy.optimize.brentq) finds it.
+    The p-value is a maximum of tail probabilities (`_terms`), each continuous and falling as
+    the tested mean grows (both laws are stochastically increasing in mu at a fixed icc), so
+    the bound is the largest of the terms' roots. It is at least the pooled Clopper-Pearson
+    bound (icc 0 is in the nuisance range). Starting there, each term is evaluated once at
+    the largest root so far and only a term above alpha there gets a root of its own
+    (Brent's method, scipy.optimize.brentq): about one evaluation per term instead of one
+    per term and Brent step (11x faster than solving for the maximum, the same bound).
 
     The bound depends on the counts only through the sorted harmful counts and the sorted
     sample counts (the envelope sorts the one, the laws group the other), so it is cached on
@@ -243,18 +272,27 @@ def _rare_upper_cached(k_sorted: tuple[int, ...], n_sorted: tuple[int, ...], alp
                        max_icc: float) -> float:
     k = np.array(k_sorted, dtype=np.int64)
     n = np.array(n_sorted, dtype=np.int64)
+    groups = size_groups(n)
     hi = 1.0 - 1e-12
-    if rare_pvalue(k, n, hi, max_icc) > alpha:
-        return 1.0
     total, big_n = int(k.sum()), int(n.sum())
     lo = float(special.betaincinv(total + 1, big_n - total, 1.0 - alpha)) * (1.0 - 1e-9) \
         if total < big_n else hi
     lo = max(lo, 1e-12)
-    if rare_pvalue(k, n, lo, max_icc) <= alpha:
+    # The p-value is a maximum of tail probabilities, each continuous and falling in mu, so
+    # {mu: p-value > alpha} is the union of the terms' sets [0, root_t): the bound is the
+    # largest of the terms' roots. A term at or below alpha at the largest root so far has its
+    # root below it and costs one evaluation; only a term above it needs a root of its own.
+    best = lo
+    for term in _terms(k, max_icc):
+        if _term_cdf(term, n, best, groups) <= alpha:
+            continue
+        if _term_cdf(term, n, hi, groups) > alpha:
+            return 1.0
+        best = float(optimize.brentq(lambda mu, t=term: _term_cdf(t, n, mu, groups) - alpha,
+                                     best, hi, xtol=1e-15, rtol=1e-12))
+    if best <= lo:
         return lo
-    root = float(optimize.brentq(lambda mu: rare_pvalue(k, n, mu, max_icc) - alpha, lo, hi,
-                                 xtol=1e-15, rtol=1e-12))
     # Round up onto a grid of 1e-9 relative steps: two patterns whose p-value curves are the
     # same (e.g. at the zero-harm floor) then get the same bound, not one 1e-13 lower.
-    step = 10.0 ** (math.floor(math.log10(root)) - 9)
-    return float(min(hi, math.ceil(root * (1.0 + 1e-11) / step) * step))
+    step = 10.0 ** (math.floor(math.log10(best)) - 9)
+    return float(min(hi, math.ceil(best * (1.0 + 1e-11) / step) * step))

@@ -7,7 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import optimize, stats
 
 from harness.stats.clustered import (
     fixed_set_pvalue_below,
@@ -141,3 +141,29 @@ def test_skewed_probe_rates_with_a_few_harmful_samples_do_not_pass() -> None:
     n = np.full(30, 1000)
     assert two_point_cdf(376, n, 0.05, 0.5) < 0.05
     assert population_pvalue_below(k, n, 0.05) >= 0.05
+
+
+def test_bound_is_the_root_of_the_whole_pvalue() -> None:
+    # rare_upper takes the largest root over the p-value's terms; this is the definition
+    # instead: the root of (the maximum over terms) - alpha, found by bisection here.
+    from harness.stats.rare import rare_upper
+
+    rng = np.random.default_rng(11)
+    skewed = np.zeros(30, dtype=np.int64)  # where the beta-binomial term decides
+    skewed[:8] = [1, 1, 2, 5, 9, 12, 24, 322]
+    cases = [(skewed, np.full(30, 1000))]
+    for _ in range(12):
+        c = int(rng.choice([1, 4, 12, 40]))
+        n = rng.integers(1, 80, size=c)
+        cases.append((rng.binomial(n, rng.beta(0.3, 6, size=c) * rng.choice([0.0, 0.1, 1.0])), n))
+    for k, n in cases:
+        for a in (0.05, 0.005):
+            b = rare_upper(k, n, a, 0.5)
+            if b >= 1.0:
+                assert rare_pvalue(k, n, 1 - 1e-12, 0.5) > a
+                continue
+            # Brent on the whole p-value (the previous implementation's way to the bound).
+            hi = optimize.brentq(lambda mu, k=k, n=n, a=a: rare_pvalue(k, n, mu, 0.5) - a,
+                                 1e-12, 1 - 1e-12, xtol=1e-15, rtol=1e-12)
+            assert b == pytest.approx(hi, rel=1e-8, abs=1e-12), (k[k > 0], n, a)
+            assert b >= hi - 1e-12  # rounded up, never down
