@@ -174,8 +174,6 @@ LONG_MARK = "# long:"
 MODULES_OVER: dict[str, str] = {
     "harness/gating.py": "h12c",
     "harness/incidents/_files.py": "h10b",
-    "harness/run.py": "h10b",
-    "harness/store.py": "h13b",
     "harness/stats/clustered.py": "h12c",
     "harness/stats/paired.py": "h12c",
     "harness/stats/sequential.py": "h12c",
