@@ -5,6 +5,7 @@ each branch to a documented exit code and prints the message, never a traceback.
 
     HarnessError                      (base; exit 2 unless a subclass says otherwise)
     ├── UsageError                    bad flag or setting                       exit 2
+    │   └── MissingKeyError           the API key's environment variable is not set
     ├── InputError                    a data file is wrong                      exit 2
     │   └── ValidationError           many located problems: file:line: field: message
     ├── StatsInputError (ValueError)  a statistics function got impossible numbers
@@ -51,6 +52,17 @@ class HarnessError(Exception):
 
 class UsageError(HarnessError):
     """A flag, setting or argument is wrong."""
+
+
+class MissingKeyError(UsageError):
+    """The environment variable that should hold an endpoint's API key is not set.
+
+    `variable` names it, so a caller with its own setting for it (a detector's
+    `api_key_env`) can say which setting to change."""
+
+    def __init__(self, message: str, variable: str):
+        super().__init__(message)
+        self.variable = variable
 
 
 class InputError(HarnessError):

@@ -129,10 +129,17 @@ def _result_line(req: LabelRequest, outcome: str, results: Sequence[Any]) -> dic
 
 async def _label_all(requests: Sequence[LabelRequest], extra: Sequence[DetectorSpec],
                      concurrency: int) -> list[dict[str, Any]]:
-    from harness.detectors import DetectionInput, DetectorPool, label_sample, specs_for
+    from harness.detectors import (
+        DetectionInput,
+        DetectorContext,
+        DetectorPool,
+        label_sample,
+        specs_for,
+    )
 
     sem = asyncio.Semaphore(concurrency)
-    pool = DetectorPool()  # this labelling's detectors (one per distinct spec), closed with it
+    # This labelling's detectors (one per distinct spec), closed with it.
+    pool = DetectorPool(DetectorContext(concurrency=concurrency))
 
     async def one(req: LabelRequest) -> dict[str, Any]:
         detectors = [pool.build(s) for s in specs_for(req.probe, extra)]

@@ -29,6 +29,7 @@ from harness.detectors import (
     Combine,
     DetectionInput,
     Detector,
+    DetectorContext,
     DetectorPool,
     failed_detectors,
     label_sample,
@@ -165,7 +166,7 @@ async def _relabel(
     contexts = {c.name: c for c in suite.contexts} if suite else {}
     suite_specs = suite.detectors if suite else ()
     cache: dict[str, tuple[list[Detector], Combine]] = {}
-    pool = DetectorPool()  # this rescore's detectors, closed with it
+    pool = DetectorPool(DetectorContext(concurrency=concurrency))  # closed with this rescore
 
     def detectors_for(probe: Probe) -> tuple[list[Detector], Combine]:
         got = cache.get(probe.id)

@@ -277,7 +277,6 @@ ENV_READERS = {
     "harness/settings.py": "the settings layer",
     "harness/privacy.py": "secret_env_values: credential-named variables, to scrub them",
     "harness/targets/openai_wire.py": "read_api_key: the key from the variable api_key_env names",
-    "harness/detectors/_net.py": "resolve_api_key: the judge/moderation key (h10b: to targets)",
     "harness/ray_executor.py": "RAY_ADDRESS / RAY_USAGE_STATS_ENABLED for Ray (h16b: settings)",
 }
 

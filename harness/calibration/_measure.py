@@ -75,10 +75,10 @@ async def detect_labels(spec: DetectorSpec, items: Sequence[LabelItem],
 
     The detector comes from a `DetectorPool` owned by this call (as a run's and a rescore's
     do), so its clients and judge cache are closed with it."""
-    from harness.detectors import DetectorPool, label_sample
+    from harness.detectors import DetectorContext, DetectorPool, label_sample
     from harness.detectors.base import DetectionInput
 
-    pool = DetectorPool()
+    pool = DetectorPool(DetectorContext(concurrency=concurrency))
     detector = pool.build(spec)
     sem = asyncio.Semaphore(concurrency)
 

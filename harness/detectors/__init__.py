@@ -4,7 +4,8 @@ Public surface:
 
 * `build(spec) -> Detector` and the `register(name)` decorator (registry, plug-ins via
   `module:function` names or the `harness.detectors` entry-point group); `DetectorPool`:
-  the detectors of one run, rescore, calibration or labelling, closed together by its owner;
+  the detectors of one run, rescore, calibration or labelling, closed together by its owner,
+  which lends the judge and moderation its retry policy and concurrency (`DetectorContext`);
 * `label_sample(detectors, item, combine) -> (outcome, results)`: run detectors on one
   output and combine their labels (any / all / majority); any detector error makes the
   outcome "error", never "safe";
@@ -32,6 +33,7 @@ from harness.detectors._registry import (
 from harness.detectors.base import (
     DetectionInput,
     Detector,
+    DetectorContext,
     DetectorFactory,
     DetectorParamError,
     DetectorPluginError,
@@ -47,6 +49,7 @@ __all__ = [
     "Combine",
     "DetectionInput",
     "Detector",
+    "DetectorContext",
     "DetectorFactory",
     "DetectorParamError",
     "DetectorPluginError",

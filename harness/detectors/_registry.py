@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from harness.detectors._net import close_clients
 from harness.detectors.base import (
     Detector,
+    DetectorContext,
     DetectorFactory,
     DetectorParamError,
     DetectorPluginError,
@@ -109,11 +110,27 @@ def resolve_factory(name: str) -> DetectorFactory:
     raise RegistryError("detector", name, known_names())
 
 
-def build(spec: DetectorSpec) -> Detector:
+def _takes_context(factory: DetectorFactory) -> bool:
+    """Whether a factory takes the keyword `context` (the detectors that ask a model)."""
+    try:
+        return "context" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # a callable without a signature (a C function)
+        return False
+
+
+def _call_factory(factory: DetectorFactory, params: Mapping[str, Any],
+                  context: DetectorContext | None) -> Any:
+    if context is not None and _takes_context(factory):
+        return factory(params, context=context)  # type: ignore[call-arg]
+    return factory(params)
+
+
+def build(spec: DetectorSpec, context: DetectorContext | None = None) -> Detector:
     """A new configured detector for `spec`; its caller closes it (`aclose`, when it has
     one). Work over many outputs takes its detectors from a `DetectorPool` instead, which
-    shares one instance (one judge cache, one client) between equal specs and closes them."""
-    detector = resolve_factory(spec.name)(spec.params)
+    shares one instance (one judge cache, one client) between equal specs and closes them.
+    `context` (retry policy, concurrency) goes to factories that take it."""
+    detector = _call_factory(resolve_factory(spec.name), spec.params, context)
     if not isinstance(detector, Detector):
         raise DetectorPluginError(
             spec.name, "factory did not return a Detector (needs `name` and async `detect`)"
@@ -126,9 +143,12 @@ class DetectorPool:
 
     Owned by whoever runs the work (`harness.run`, `harness.rescore`), so no detector, judge
     cache or client outlives it and nothing is shared between runs through module state.
+    `context` is what the owner lends the detectors that ask a model: its retry policy and
+    concurrency (`DetectorContext`); they reach their model as a target with it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, context: DetectorContext | None = None) -> None:
+        self.context = context
         self._instances: dict[tuple[str, str], Detector] = {}
 
     def build(self, spec: DetectorSpec) -> Detector:
@@ -137,21 +157,20 @@ class DetectorPool:
         key = (spec.name, stable_json(dict(spec.params)))
         detector = self._instances.get(key)
         if detector is None:
-            detector = self._instances[key] = build(spec)
+            detector = self._instances[key] = build(spec, self.context)
         return detector
 
     def __len__(self) -> int:
         return len(self._instances)
 
     async def aclose(self) -> None:
-        """Close every detector built here and the HTTP clients of this event loop."""
+        """Close every detector built here (with the targets, clients and caches they own)."""
         instances = list(self._instances.values())
         self._instances.clear()
         for det in instances:
             close = getattr(det, "aclose", None)
             if close is not None:
                 await close()
-        await close_clients()
 
 
 def check_spec(spec: DetectorSpec) -> str | None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from harness.errors import RegistryError, UsageError
 from harness.records import Context, DetectorResult, Message, Probe
+
+if TYPE_CHECKING:  # annotation only: the policy module pulls in openai and tenacity
+    from harness.targets.retry import RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,19 @@ class Detector(Protocol):
 
 
 DetectorFactory = Callable[[Mapping[str, Any]], Detector]
-"""Builds a configured detector from its settings (the DetectorSpec params)."""
+"""Builds a configured detector from its settings (the DetectorSpec params). A factory that
+also takes a keyword `context` gets the `DetectorContext` of the pool that builds it."""
+
+
+@dataclass(frozen=True)
+class DetectorContext:
+    """What the owner of a `DetectorPool` (a run, rescore, calibration or labelling) lends
+    the detectors that ask a model (judge, moderation): they reach it as a target from
+    `harness.targets`, with this retry policy (the run's; None: `RetryPolicy()`) and at most
+    `concurrency` requests in flight. No detector keeps a client or policy of its own."""
+
+    retry_policy: RetryPolicy | None = None
+    concurrency: int = 16
 
 
 class DetectorParamError(UsageError):

@@ -13,8 +13,10 @@
 * any judge failure (HTTP error after retries, unparseable verdict) makes the result an
   `error`, so the sample's outcome is error, never safe.
 
-`base_url: sim` asks the simulator as a target (`sim`, in process, no HTTP), which answers
-judge prompts with its simulated judge.
+The judge model is reached as a target (`harness.detectors._endpoint`): `openai:<model>` at
+`base_url`, with the openai target's client, key lookup and the pool's retry policy, or the
+simulator (`base_url: sim`, in process, no HTTP), which answers judge prompts with its
+simulated judge.
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from harness.detectors._endpoint import model_target
 from harness.detectors._judge_cache import DEFAULT_CACHE_DIR, CacheKey, JudgeCache
-from harness.detectors._net import get_client, in_process_target, resolve_api_key, with_retry
-from harness.detectors.base import DetectionInput, DetectorParamError
+from harness.detectors.base import DetectionInput, DetectorContext, DetectorParamError
 from harness.detectors.judge_protocol import (
     PROMPT_VERSION,
     JudgeParseError,
@@ -97,6 +99,7 @@ class JudgeDetector:
         include_request: bool,
         max_tokens: int,
         temperature: float = 0.0,
+        context: DetectorContext | None = None,
     ):
         self.name = "judge"
         self.temperature = temperature
@@ -109,14 +112,13 @@ class JudgeDetector:
         self.category = category
         self.include_request = include_request
         self.max_tokens = max_tokens
-        self._target = in_process_target(base_url)
+        # The judge model as a target; a missing key or bad URL fails here (setup error).
+        self._target = model_target("judge", model, base_url, api_key_env, context)
         # Opened on first use, so building the detector (e.g. `harness validate`) does
         # not create cache folders.
         self._cache_dir = cache_dir
         self._cache_db: JudgeCache | None = None
         self._rubrics: dict[str, tuple[str, str]] = {}
-        if self._target is None:
-            resolve_api_key("judge", base_url, api_key_env)
         if rubric is not None:
             self.rubric_for("default")  # fail now (setup error), not per sample
 
@@ -162,26 +164,13 @@ class JudgeDetector:
     # -- judging ---------------------------------------------------------------------
 
     async def _ask(self, messages: list[dict[str, str]], seed: int) -> str:
-        if self._target is not None:
-            request = CompletionRequest(
-                tuple(Message(m["role"], m["content"]) for m in messages),  # type: ignore[arg-type]
-                temperature=0.0, max_tokens=self.max_tokens, n=1, seed=seed)
-            (answer,) = await self._target.complete(request)
-            return answer.text
-        key = resolve_api_key("judge", self.base_url, self.api_key_env)
-        client = get_client(self.base_url, key, self.api_key_env)
-
-        async def call() -> Any:
-            return await client.chat.completions.create(
-                model=self.model, messages=messages, temperature=self.temperature,
-                max_tokens=self.max_tokens, seed=seed,
-            )
-
-        response = await with_retry(call, what=f"judge at {self.base_url or 'OpenAI'}")
-        choice = response.choices[0]
+        request = CompletionRequest(
+            tuple(Message(m["role"], m["content"]) for m in messages),  # type: ignore[arg-type]
+            temperature=self.temperature, max_tokens=self.max_tokens, n=1, seed=seed)
+        (answer,) = await self._target.complete(request)
         # A verdict cut off by max_tokens (finish_reason "length") still parses if its
         # JSON closed; otherwise the parser reports it as truncated.
-        return str(choice.message.content or "")
+        return answer.text
 
     async def _one(
         self, messages: list[dict[str, str]], key: CacheKey
@@ -254,12 +243,11 @@ class JudgeDetector:
                               detail=lead.rationale, extra=freeze(info))
 
     async def aclose(self) -> None:
-        """Close the verdict cache (network clients are shared, see `_net`)."""
+        """Close the verdict cache and the judge's target (its client and connections)."""
         if self._cache_db is not None:
             self._cache_db.close()
             self._cache_db = None
-        if self._target is not None:
-            await self._target.aclose()
+        await self._target.aclose()
 
 
 def _int(params: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
@@ -270,8 +258,9 @@ def _int(params: Mapping[str, Any], name: str, default: int, low: int, high: int
     return value
 
 
-def make_judge(params: Mapping[str, Any]) -> JudgeDetector:
-    """Factory for `judge`.
+def make_judge(params: Mapping[str, Any], *,
+               context: DetectorContext | None = None) -> JudgeDetector:
+    """Factory for `judge` (`context`: the pool's retry policy and concurrency).
 
     Params: `model`, `base_url`, `api_key_env` (unset: HARNESS_JUDGE_MODEL /
     HARNESS_JUDGE_BASE_URL, then `gpt-4o-mini` on the OpenAI API with OPENAI_API_KEY),
@@ -319,5 +308,5 @@ def make_judge(params: Mapping[str, Any]) -> JudgeDetector:
         rubric=rubric, rubric_dir=rubric_dir, k=k, temperature=float(raw_temp),
         category=str(category) if category else None, cache_dir=cache_dir,
         include_request=bool(params.get("include_request", True)),
-        max_tokens=_int(params, "max_tokens", DEFAULT_MAX_TOKENS, 16, 4096),
+        max_tokens=_int(params, "max_tokens", DEFAULT_MAX_TOKENS, 16, 4096), context=context,
     )

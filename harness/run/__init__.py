@@ -76,7 +76,7 @@ def _make_target(options: RunOptions, concurrency: int) -> Target:
     return make_target(options.target, base_url=options.base_url,
                        api_key_env=options.api_key_env, as_of=options.as_of,
                        epoch=options.epoch, concurrency=concurrency, rpm=options.rpm,
-                       tpm=options.tpm)
+                       tpm=options.tpm, retry_policy=options.retry_policy)
 
 
 def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,

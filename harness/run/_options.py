@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.plan import Shard
 from harness.settings import Overrides
 from harness.targets.base import Target
+
+if TYPE_CHECKING:  # annotation only: the policy module pulls in openai and tenacity
+    from harness.targets.retry import RetryPolicy
 
 __all__ = ["RunOptions", "RunResult"]
 
@@ -45,6 +48,9 @@ class RunOptions:
     """Client-side budget of requests per minute for targets that send requests (`--rpm`)."""
     tpm: float | None = None
     """Client-side budget of tokens per minute (`--tpm`)."""
+    retry_policy: RetryPolicy | None = None
+    """The run's one retry policy (None: `RetryPolicy()`): the target's requests and the
+    judge's and moderation's model calls all retry with it."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.analysis import sequential_decision
-from harness.detectors import DetectorPool
+from harness.detectors import DetectorContext, DetectorPool
 from harness.engine import Progress, batch_items, execute
 from harness.plan import MAX_BATCH_N, Cell, plan_cells, plan_work, shard_cells
 from harness.privacy import escape_controls, record_transform
@@ -44,7 +44,9 @@ async def sample_run(suite: Suite, options: RunOptions, target: Target, run_dir:
     transform = record_transform(suite.storage, suite.forensic_capture, suite.seed)
     samples_used = 0
     sequential_info: dict[str, Any] | None = None
-    pool = DetectorPool()  # this run's detectors, closed with it
+    # This run's detectors, closed with it; the judge and moderation reach their models
+    # with the run's retry policy.
+    pool = DetectorPool(DetectorContext(options.retry_policy, concurrency))
     t0 = time.monotonic()
     try:
         with SampleWriter(run_dir / SAMPLES) as writer:

@@ -19,9 +19,13 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from datetime import date
+from typing import TYPE_CHECKING
 
 from harness.errors import RegistryError
 from harness.targets.base import Target, TargetOptions
+
+if TYPE_CHECKING:
+    from harness.targets.retry import RetryPolicy
 
 TargetFactory = Callable[[str, TargetOptions], Target]
 """`factory(argument, options) -> Target`; `argument` is what follows `kind:` in the spec."""
@@ -90,6 +94,7 @@ def make_target(
     filter_mode: str = "refuse",
     rpm: float | None = None,
     tpm: float | None = None,
+    retry_policy: RetryPolicy | None = None,
 ) -> Target:
     """Build the target a spec names.
 
@@ -99,7 +104,7 @@ def make_target(
     kind, arg = parse_spec(spec)
     options = TargetOptions(base_url=base_url, api_key_env=api_key_env, as_of=as_of,
                             epoch=epoch, concurrency=concurrency, filter_mode=filter_mode,
-                            rpm=rpm, tpm=tpm)
+                            rpm=rpm, tpm=tpm, retry_policy=retry_policy)
     return _factory(kind)(arg, options)
 
 

@@ -6,9 +6,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from harness.records import Completion, CompletionRequest
+
+if TYPE_CHECKING:  # annotation only: importing the policy pulls in openai and tenacity
+    from harness.targets.retry import RetryPolicy
 
 
 @runtime_checkable
@@ -52,6 +55,9 @@ class TargetOptions:
     """Client-side budget: requests per minute (`--rpm`; kinds that send HTTP requests)."""
     tpm: float | None = None
     """Client-side budget: tokens per minute (`--tpm`)."""
+    retry_policy: RetryPolicy | None = None
+    """The run's retry policy for kinds that send requests (None: `RetryPolicy()`); the
+    run's judge and moderation detectors reach their models with the same one."""
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from harness.errors import (
 )
 from harness.privacy import register_url, scrub_url
 from harness.records import Completion, CompletionRequest
-from harness.targets.base import TargetOptions
+from harness.targets.base import ModerationResult, TargetOptions
 from harness.targets.openai_wire import (
     DEFAULT_API_KEY_ENV,
     DEFAULT_BASE_URL,
@@ -241,6 +241,39 @@ class OpenAITarget:
             raise failure
         raise PartialAnswerError(str(failure), out) from None
 
+    async def moderate(self, text: str, *, model: str) -> ModerationResult:
+        """Category scores for `text` from the endpoint's `/moderations` (the
+        `ModerationTarget` protocol): the same client, key and retry policy as `complete`.
+
+        A 404 is a `TargetNotFoundError` saying the server has no moderation endpoint
+        (llama.cpp, vLLM and Ollama serve none)."""
+        client = self._get_client()
+
+        async def call() -> Any:
+            try:
+                response = await client.moderations.create(model=model, input=text)
+            except openai.APIStatusError:
+                self._answered = True
+                raise
+            self._answered = True
+            return response
+
+        url = f"{self.display_url}/moderations"
+        try:
+            response = await call_with_retries(call, policy=self.retry_policy, where=url,
+                                               rng=self._rng, answered=lambda: self._answered,
+                                               on_retry=self._count_retry)
+        except openai.NotFoundError:
+            raise TargetNotFoundError(
+                f"{url} answered 404 Not Found: that server has no moderation endpoint "
+                "(llama.cpp, vLLM and Ollama serve none)") from None
+        except openai.APIStatusError as exc:
+            raise self._status_error(exc) from None
+        result = response.results[0]
+        raw = result.category_scores.model_dump(by_alias=True, exclude_none=True)
+        scores = {str(k): float(v) for k, v in raw.items() if isinstance(v, (int, float))}
+        return ModerationResult(scores, bool(result.flagged), getattr(response, "model", None))
+
     def _count_retry(self, attempt: int, exc: BaseException | None, wait_s: float) -> None:
         self.retries += 1
 
@@ -350,4 +383,5 @@ def build(argument: str, options: TargetOptions) -> OpenAITarget:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return OpenAITarget(argument, base_url=options.base_url, api_key_env=options.api_key_env,
-                        concurrency=options.concurrency, budget=budget)
+                        concurrency=options.concurrency, budget=budget,
+                        retry_policy=options.retry_policy)

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlparse, urlsplit, urlunsplit
 
 import openai
 
-from harness.errors import UsageError
+from harness.errors import MissingKeyError, UsageError
 from harness.privacy import register_secret, scrub_url
 from harness.records import Completion, CompletionRequest, Message
 from harness.targets._shape import chat_body_problem, completions_of_body
@@ -70,11 +70,10 @@ def read_api_key(api_key_env: str, base_url: str) -> str:
         return value
     if is_local(base_url):
         return LOCAL_DUMMY_KEY
-    raise UsageError(
+    raise MissingKeyError(
         f"environment variable {api_key_env} is not set, so there is no API key for "
         f"{base_url}. Export it (export {api_key_env}=...) or name another variable with "
-        "--api-key-env NAME."
-    )
+        "--api-key-env NAME.", api_key_env)
 
 
 def body_field(exc: openai.APIStatusError, name: str) -> str:

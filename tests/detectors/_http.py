@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from harness.detectors import _net
+from harness.detectors import DetectorContext
 from harness.sim.judge import is_judge_request, judge_reply
 from harness.sim.moderation import moderate
 
@@ -105,13 +105,16 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj)
 
 
-def run_closing_clients(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run `coro` in a fresh event loop, then close the detectors' shared HTTP clients
-    (they belong to that loop)."""
-    async def wrapper() -> Any:
-        try:
-            return await coro
-        finally:
-            await _net.close_clients()
+def fast_context() -> DetectorContext:
+    """A detector context whose retry policy waits milliseconds (detectors over HTTP in
+    tests: the failures they retry are injected)."""
+    from harness.targets.retry import RetryPolicy
 
-    return asyncio.run(wrapper())
+    return DetectorContext(RetryPolicy(max_attempts=3, base_s=0.001, cap_s=0.005,
+                                       max_total_s=5.0, max_retry_after_s=0.01))
+
+
+def run_closing_clients(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run `coro` in a fresh event loop. Each detector owns its target's HTTP client (bound
+    to the loop that opened it), so the coroutine closes the detectors it made."""
+    return asyncio.run(coro)

@@ -63,6 +63,10 @@ def test_moderation_and_judge_over_sim_server(sim_url: str, tmp_path: Path) -> N
             item = DetectionInput(r.text, probe, None, probe.messages)
             outcome, results = await label_sample(dets, item, "majority")
             out.append((r.klass, outcome, results))
+        for det in dets:
+            close = getattr(det, "aclose", None)
+            if close is not None:
+                await close()
         return out
 
     labelled = _run(main())

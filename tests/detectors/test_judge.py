@@ -13,7 +13,7 @@ from harness.detectors.judge_protocol import Verdict
 from harness.records import Expectation, Message, Probe
 from harness.sim.judge import judge_reply, true_label
 
-from ._http import ServerState, run_closing_clients, serve
+from ._http import ServerState, fast_context, run_closing_clients, serve
 
 COMPLIANT = ("Sure. Here is how it is usually done:\n1. Obtain [materials withheld].\n"
              "2. [step withheld]")
@@ -80,6 +80,7 @@ def test_output_that_instructs_the_judge_is_still_harmful(tmp_path: Path) -> Non
             judge = make_judge({"base_url": url, "cache": False})
             res = await judge.detect(_item(INJECTING))
             assert res.harmful and res.error is None
+            await judge.aclose()
 
     run_closing_clients(main())
 
@@ -103,6 +104,7 @@ def test_bad_judge_reply_is_error_never_safe(reply: str) -> None:
         async with serve(state) as url:
             judge = make_judge({"base_url": url, "cache": False})
             outcome, results = await label_sample([judge], _item(REFUSAL), "any")
+            await judge.aclose()
             assert outcome == "error"
             assert results[0].error and "unparseable" in results[0].error
 
@@ -111,25 +113,29 @@ def test_bad_judge_reply_is_error_never_safe(reply: str) -> None:
 
 def test_http_failures_retry_then_error() -> None:
     async def main() -> None:
-        # One 500 then success: the shared retry policy recovers.
+        # One 500 then success: the pool's retry policy (here a fast one) recovers.
         state = ServerState(statuses=[500])
         async with serve(state) as url:
-            judge = make_judge({"base_url": url, "cache": False})
+            judge = make_judge({"base_url": url, "cache": False}, context=fast_context())
             res = await judge.detect(_item(COMPLIANT))
             assert res.harmful and res.error is None
+            await judge.aclose()
         # 500 forever: error after the retries, never safe.
         state = ServerState(statuses=[500] * 10)
         async with serve(state) as url:
-            judge = make_judge({"base_url": url, "cache": False})
+            judge = make_judge({"base_url": url, "cache": False}, context=fast_context())
             res = await judge.detect(_item(REFUSAL))
             assert res.error and "judge call failed" in res.error
+            assert state.n_chat == 0 and state.statuses == [500] * 7  # 3 attempts, no more
+            await judge.aclose()
         # A wrong key: 401 is not retried.
         state = ServerState(api_key="right-key")
         async with serve(state) as url:
-            judge = make_judge({"base_url": url, "cache": False})
+            judge = make_judge({"base_url": url, "cache": False}, context=fast_context())
             res = await judge.detect(_item(REFUSAL))
             assert res.error and "401" in res.error
             assert state.n_chat == 0
+            await judge.aclose()
 
     run_closing_clients(main())
 
@@ -141,7 +147,9 @@ def test_k_majority_reports_disagreement(tmp_path: Path) -> None:
         async with serve(state) as url:
             judge = make_judge({"base_url": url, "k": 5, "cache_dir": str(tmp_path)})
             texts = [f"{COMPLIANT} variant {i}" for i in range(12)]
-            return [await judge.detect(_item(t)) for t in texts]
+            out = [await judge.detect(_item(t)) for t in texts]
+            await judge.aclose()
+            return out
 
     results = run_closing_clients(main())
     assert state.n_chat == 12 * 5
@@ -245,6 +253,7 @@ def test_echoed_template_or_missing_rationale_is_an_error(reply: str) -> None:
         async with serve(state) as url:
             judge = make_judge({"base_url": url, "cache": False})
             outcome, results = await label_sample([judge], _item(REFUSAL), "any")
+            await judge.aclose()
             assert outcome == "error", results
             assert results[0].error and "unparseable" in results[0].error
 
@@ -271,6 +280,7 @@ def test_judge_error_keeps_the_other_detectors_results() -> None:
             # A compliance: the rule's harmful vote stands whatever the judge says.
             outcome, results = await label_sample([refusal, judge], _item(COMPLIANT), "any")
             assert outcome == "harmful" and results[1].error
+            await judge.aclose()
 
     run_closing_clients(main())
 

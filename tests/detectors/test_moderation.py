@@ -11,7 +11,7 @@ from harness.detectors.moderation import decide, make_moderation
 from harness.records import DetectorSpec, Expectation, Message, Probe, freeze
 from harness.sim.moderation import CATEGORIES, category_scores, moderate
 
-from ._http import ServerState, run_closing_clients, serve
+from ._http import ServerState, fast_context, run_closing_clients, serve
 
 COMPLIANT = ("Sure. Here is how it is usually done:\n1. Obtain [materials withheld] for the "
              "explosive.\n2. [step withheld]\n3. [step withheld]")
@@ -61,6 +61,8 @@ def test_moderation_over_http_keeps_every_score() -> None:
             strict = make_moderation({"base_url": url, "thresholds": {"hate": low}})
             assert (await strict.detect(_item(REFUSAL))).harmful
             assert state.n_moderation == 3
+            await det.aclose()
+            await strict.aclose()
 
     run_closing_clients(main())
 
@@ -69,14 +71,17 @@ def test_moderation_failures_are_errors() -> None:
     async def main() -> None:
         state = ServerState(statuses=[429, 503])
         async with serve(state) as url:
-            det = make_moderation({"base_url": url})
+            det = make_moderation({"base_url": url}, context=fast_context())
             res = await det.detect(_item(COMPLIANT))
-            assert res.harmful and res.error is None  # recovered by the shared retry policy
+            assert res.harmful and res.error is None  # recovered by the pool's retry policy
+            await det.aclose()
         state = ServerState(statuses=[500] * 10)
         async with serve(state) as url:
-            det = make_moderation({"base_url": url})
+            det = make_moderation({"base_url": url}, context=fast_context())
             res = await det.detect(_item(REFUSAL))
             assert res.error and not res.harmful
+            assert state.n_moderation == 0 and state.statuses == [500] * 7  # 3 attempts
+            await det.aclose()
 
     run_closing_clients(main())
 
@@ -108,10 +113,12 @@ def test_missing_moderation_endpoint_names_the_detector_and_url() -> None:
 
     async def main() -> None:
         async with serve(state) as url:
-            det = make_moderation({"base_url": url})
+            det = make_moderation({"base_url": url}, context=fast_context())
             res = await det.detect(_item(COMPLIANT))
             assert res.error and res.error.startswith("moderation failed: ")
             assert f"{url}/moderations answered 404" in res.error
             assert "base_url" in res.error
+            assert state.statuses == []  # a 404 is not retried
+            await det.aclose()
 
     run_closing_clients(main())

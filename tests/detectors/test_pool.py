@@ -56,3 +56,45 @@ def test_a_run_builds_its_detectors_once_and_closes_them(tmp_path: Path) -> None
     run_suite(suite, RunOptions(target="sim", out_dir=tmp_path / "out", progress=False,
                                 use_env=False))
     assert BUILT == ["run"] and CLOSED == ["run"]
+
+
+SEEN_CONTEXTS: list[Any] = []
+
+
+@register("context-test")
+def _make_with_context(params: Mapping[str, Any], *, context: Any = None) -> _Closing:
+    SEEN_CONTEXTS.append(context)
+    return _Closing("ctx")
+
+
+def test_a_run_lends_its_detectors_its_retry_policy(tmp_path: Path) -> None:
+    from harness.targets.retry import RetryPolicy
+
+    SEEN_CONTEXTS.clear()
+    policy = RetryPolicy(max_attempts=2, base_s=0.001, cap_s=0.001)
+    suite = write_small_suite(tmp_path, samples=1,
+                              extra="detectors: [{name: context-test}]\nconcurrency: 3")
+    run_suite(suite, RunOptions(target="sim", out_dir=tmp_path / "out", progress=False,
+                                use_env=False, retry_policy=policy))
+    (ctx,) = SEEN_CONTEXTS
+    assert ctx.retry_policy is policy and ctx.concurrency == 3
+
+
+def test_judge_and_moderation_reach_their_models_as_targets_with_the_pool_policy() -> None:
+    from harness.detectors import DetectorContext
+    from harness.targets.openai_target import OpenAITarget
+    from harness.targets.retry import RetryPolicy
+    from harness.targets.sim_target import SimTarget
+
+    policy = RetryPolicy(max_attempts=2)
+    pool = DetectorPool(DetectorContext(policy, concurrency=5))
+    url = "http://127.0.0.1:9/v1"
+    judge: Any = pool.build(DetectorSpec("judge", freeze({"base_url": url, "cache": False})))
+    moderation: Any = pool.build(DetectorSpec("moderation", freeze({"base_url": url})))
+    for det in (judge, moderation):
+        assert isinstance(det._target, OpenAITarget)
+        assert det._target.retry_policy is policy and det._target.concurrency == 5
+        assert det._target.base_url == url
+    sim: Any = pool.build(DetectorSpec("judge", freeze({"base_url": "sim", "cache": False})))
+    assert isinstance(sim._target, SimTarget)
+    asyncio.run(pool.aclose())
