@@ -173,7 +173,6 @@ LONG_MARK = "# long:"
 # landing at once, a split must not fail someone else's landing.
 MODULES_OVER: dict[str, str] = {
     "harness/gating.py": "h12c",
-    "harness/incidents/_files.py": "h10b",
     "harness/stats/clustered.py": "h12c",
     "harness/stats/paired.py": "h12c",
     "harness/stats/sequential.py": "h12c",
@@ -183,10 +182,6 @@ FUNCTIONS_OVER: dict[str, str] = {
     "harness/engine/_sampling.py:Sampler.do": "h16b",
     "harness/gate_plan.py:gate_plan": "h12c",
     "harness/gating.py:gate_groups": "h12c",
-    "harness/incidents/_analysis.py:analyse_incident": "h15b",
-    "harness/incidents/_files.py:create_incident": "h10b",
-    "harness/probes.py:parse_expectation": "h13b",
-    "harness/probes.py:_parse_probe": "h13b",
     "harness/report.py:render_markdown": "h15b",
     "harness/review.py:run_review": "h11c",
     "harness/sim/canon.py:analyse": "h11c",
@@ -194,9 +189,6 @@ FUNCTIONS_OVER: dict[str, str] = {
     "harness/stats/paired.py:newcombe_paired_interval": "h12c",
     "harness/stats/paired.py:paired_difference": "h12c",
     "harness/stats/sequential.py:sequential_gate": "h12c",
-    "harness/suites/_fields.py:_parse_probes": "h13b",
-    "harness/suites/_load.py:parse_suite": "h13b",
-    "harness/targets/retry.py:call_with_retries": "h16b",
     "harness/watch/_evaluate.py:evaluate_watch": "h15b",
     "harness/watch/_evaluate.py:_drift_alarms": "h15b",
     "harness/watch/production.py:evaluate_signals": "h15b",
