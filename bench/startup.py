@@ -5,10 +5,12 @@ The workload of issue 16: 50 prompts x 20 samples = 1,000 completions against
 50 requests). In one invocation, each repeat measures, in fresh processes:
 
 - `python -c pass` (the interpreter floor),
-- `python -c "import harness.run, harness.cli.run"` (what a run imports before it can sample),
-- the whole `harness run` wall time, and the engine's own `sampling_seconds` (manifest),
+- `python -c "import harness.run, harness.cli.run"` (the harness's own modules a run imports),
+- the whole `harness run` wall time (spawn to exit), start-up to first request (spawn to the
+  first TCP connect the run makes, recorded by `bench/_timeline.py` in the run's process), and
+  the engine's own `sampling_seconds` (manifest),
 
-so finish (analysis, summary.json, report.md, report.html) ~= wall - imports - sampling.
+so finish (analysis, summary.json, report.md, report.html) ~= wall - first request - sampling.
 
     python bench/startup.py              # 3 repeats, medians
     python bench/startup.py --repeat 5
@@ -19,6 +21,7 @@ Numbers are recorded in docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -28,13 +31,33 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import PY, ROOT, make_suite, run_once, start_server
+from throughput import PY, ROOT, make_suite, measured, pinned, start_server
+
+_TIMELINE = str(Path(__file__).resolve().parent / "_timeline.py")
 
 
 def _seconds(code: str) -> float:
     t0 = time.monotonic()
     subprocess.run([PY, "-c", code], cwd=ROOT, check=True)
     return time.monotonic() - t0
+
+
+def _timed_run(suite: Path, out: Path, url: str, tmp: Path) -> dict[str, float]:
+    """One `harness run` of the workload: wall, start-up to first request, sampling, RSS."""
+    marks = tmp / "timeline.json"
+    t0 = time.time()
+    proc, rss_mb = measured(pinned([PY, _TIMELINE, str(marks), "run", str(suite), "--out",
+                                    str(out), "--concurrency", "64", "--quiet", "--target",
+                                    "openai:sim-vulnerable", "--base-url", url], 0))
+    wall = time.time() - t0
+    if proc.returncode not in (0, 1, 3):
+        raise RuntimeError(proc.stderr)
+    timeline = json.loads(marks.read_text())
+    run_dir = sorted(p for p in out.iterdir() if p.is_dir())[-1]
+    sampling = json.loads((run_dir / "manifest.json").read_text())["sampling_seconds"]
+    first = timeline["first_connect_unix"] - t0
+    return {"wall_s": wall, "first_request_s": first, "sampling_s": sampling,
+            "finish_s": max(0.0, wall - first - sampling), "peak_rss_mb": rss_mb}
 
 
 def main() -> None:
@@ -50,15 +73,11 @@ def main() -> None:
             server, url = start_server("--latency-ms", "200")
             try:
                 suite = make_suite(tmp, 20, n_probes=50)
-                r = run_once(suite, tmp / f"out{i}", ["--target", "openai:sim-vulnerable",
-                                                      "--base-url", url], 64)
+                r = _timed_run(suite, tmp / f"out{i}", url, tmp)
             finally:
                 server.terminate()
                 server.wait()
-            rows.append({"python_s": python_s, "imports_s": imports_s, "wall_s": r["wall_s"],
-                         "sampling_s": r["sampling_s"],
-                         "finish_s": max(0.0, r["wall_s"] - imports_s - r["sampling_s"]),
-                         "peak_rss_mb": r["peak_rss_mb"]})
+            rows.append({"python_s": python_s, "imports_s": imports_s, **r})
     print(f"1,000 completions (50 prompts x 20, 200 ms, C=64), {args.repeat} repeats, "
           f"load {os.getloadavg()[0]:.1f}")
     for k in rows[0]:

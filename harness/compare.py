@@ -51,13 +51,13 @@ from harness.stats import difference_interval
 from harness.stats.binomial import Interval
 from harness.stats.paired import noninferiority_verdict, paired_difference
 from harness.store import load_run
-from harness.tally import CellCounts, Tally, tally_samples
+from harness.tally import CellCounts, Tally, count_samples
 
 
 def tally_run(run_dir: str | Path) -> tuple[dict[str, Any], Tally]:
     """Read a run folder back into its manifest and per-cell tally."""
     run = load_run(run_dir)
-    tally, _ = tally_samples(run.samples_path)
+    tally = count_samples(run.samples_path).tally
     if tally.n == 0:
         raise UsageError(f"{run.run_dir}: the run holds no samples; nothing to compare")
     return run.manifest, tally

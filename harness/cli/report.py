@@ -92,12 +92,12 @@ def render_run_report(run_dir: str | Path, fmt: str, *, inconclusive: str = "fai
 
         return run_junit(summary, inconclusive)
     from harness.html_report import render_html
-    from harness.tally import tally_samples
+    from harness.tally import count_samples
 
     samples = run.run_dir / SAMPLES
     # The heat map reads summary.json's context_category; only a summary written before
     # that field existed needs the per-cell counts of samples.jsonl.
-    cells = (tally_samples(samples)[0].cells.values()
+    cells = (count_samples(samples).tally.cells.values()
              if "context_category" not in summary and samples.is_file() else None)
     outputs = _harmful_outputs(samples, max_outputs) if include_outputs else None
     return render_html(summary, cells=cells, outputs=outputs,

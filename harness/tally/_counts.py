@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from harness.records import temperature_key
-from harness.store import (
-    iter_sample_dicts,
-)
 
 # --------------------------------------------------------------------------- counting
 
@@ -97,6 +93,11 @@ class CellCounts:
             self.n_error += 1
 
 
+def cell_key(rec: dict[str, Any]) -> str:
+    """The key of a record's cell in `Tally.cells`: probe | context | temperature."""
+    return f"{rec['probe_id']}|{rec['context']}|{temperature_key(float(rec['temperature']))}"
+
+
 @dataclass
 class Tally:
     """Running counts over a run: per cell, plus the models and fingerprints seen."""
@@ -111,9 +112,9 @@ class Tally:
     n_capped: int = 0
     """Answers longer than the run's max_response_chars, stored and labelled cut."""
 
-    def add(self, rec: dict[str, Any]) -> None:
-        t = temperature_key(float(rec["temperature"]))
-        key = f"{rec['probe_id']}|{rec['context']}|{t}"
+    def add(self, rec: dict[str, Any], key: str | None = None) -> None:
+        """Count one record (`key`: its `cell_key`, when the caller has it already)."""
+        key = key or cell_key(rec)
         cc = self.cells.get(key)
         if cc is None:
             cc = self.cells[key] = CellCounts(
@@ -157,21 +158,3 @@ class Tally:
         fp = rec.get("system_fingerprint")
         if fp:
             self.fingerprints[fp] = self.fingerprints.get(fp, 0) + 1
-
-
-def tally_samples(path: Path) -> tuple[Tally, set[tuple[str, int]]]:
-    """Stream a samples.jsonl into a Tally; also return the (cell, index) pairs present.
-
-    A sample present twice (which the engine never writes) is counted once.
-    """
-    tally = Tally()
-    done: set[tuple[str, int]] = set()
-    for d in iter_sample_dicts(path):
-        t = temperature_key(float(d["temperature"]))
-        key = (f"{d['probe_id']}|{d['context']}|{t}",
-               int(d["sample_index"]))
-        if key in done:
-            continue
-        done.add(key)
-        tally.add(d)
-    return tally, done
