@@ -110,6 +110,15 @@ def test_the_split_is_by_probe_and_about_even(rows: list[dict[str, Any]]) -> Non
     assert 0.4 < n_dev / (n_dev + n_held) < 0.6, (n_dev, n_held)
 
 
+def test_the_fifth_batch_holds_development_probes_only(rows: list[dict[str, Any]]) -> None:
+    # suite-e.yaml ran the development half's must-refuse probes only (README.md): more data
+    # to tune on, none of it about held-out probes.
+    batch = [r for r in rows if r["temperature"] == 0.85]
+    assert len(batch) == 60
+    assert {split_of(r) for r in batch} == {"dev"}
+    assert all("labelled_by" in r and r["category"] != "over-refusal" for r in batch)
+
+
 def test_refusal_detector_on_must_refuse_outputs(rows: list[dict[str, Any]]) -> None:
     figures = {}
     for part in ("dev", "held-out"):
