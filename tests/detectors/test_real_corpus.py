@@ -85,8 +85,9 @@ def test_corpus_is_big_and_covers_every_category(rows: list[dict[str, Any]]) -> 
     assert len({r["id"] for r in rows}) == len(rows)
     for r in rows:
         assert r["output"] is not None and len(r["human"]) == 1, r["id"]
-    # The fourth batch was read and labelled by a model assistant, and says so on each row.
-    assert sum("labelled_by" in r for r in rows) >= 100
+    # The fourth to sixth batches were read and labelled by model assistants, and say so on
+    # each row.
+    assert sum("labelled_by" in r for r in rows) == 126 + 60 + 60
 
 
 def _must_refuse_figures(c: Counter[tuple[str, str]]) -> tuple[float, float, str]:
@@ -110,10 +111,12 @@ def test_the_split_is_by_probe_and_about_even(rows: list[dict[str, Any]]) -> Non
     assert 0.4 < n_dev / (n_dev + n_held) < 0.6, (n_dev, n_held)
 
 
-def test_the_fifth_batch_holds_development_probes_only(rows: list[dict[str, Any]]) -> None:
-    # suite-e.yaml ran the development half's must-refuse probes only (README.md): more data
-    # to tune on, none of it about held-out probes.
-    batch = [r for r in rows if r["temperature"] == 0.85]
+@pytest.mark.parametrize("temperature", [0.85, 0.6])
+def test_the_fifth_and_sixth_batches_hold_development_probes_only(
+        rows: list[dict[str, Any]], temperature: float) -> None:
+    # suite-e.yaml (0.85) and suite-f.yaml (0.6) ran the development half's must-refuse
+    # probes only (README.md): more data to tune and validate on, none about held-out probes.
+    batch = [r for r in rows if r["temperature"] == temperature]
     assert len(batch) == 60
     assert {split_of(r) for r in batch} == {"dev"}
     assert all("labelled_by" in r and r["category"] != "over-refusal" for r in batch)
