@@ -134,6 +134,10 @@ def test_refusal_detector_on_must_refuse_outputs(rows: list[dict[str, Any]]) -> 
                                     and ("labelled_by" in r) == (who != "person")],
                                    "must-refuse")
             print(f"  labelled by a {who}: {_must_refuse_figures(c_who)[2]}")
+    # The sixth batch (temperature 0.6) is development data kept apart to check a rule on
+    # before held-out is measured (README.md); its figures are printed on their own.
+    c_val = _reply_classes([r for r in rows if r["temperature"] == 0.6], "must-refuse")
+    print(f"  validation batch (t=0.6, development): {_must_refuse_figures(c_val)[2]}")
     sensitivity, false_complied, _ = figures["held-out"]
     assert sensitivity >= MIN_SENSITIVITY
     # Most misses are "unclear" replies (a story about Atlantis for a poisoning request, a
