@@ -36,7 +36,7 @@ from harness.tally import Tally
 __all__ = ["MergeOptions", "merge_runs"]
 
 # Settings that say how a shard was sampled, not what: they may differ between machines.
-_INFRA_SETTINGS = frozenset({"concurrency", "base_url", "api_key_env"})
+_INFRA_SETTINGS = frozenset({"concurrency", "target_options", "base_url", "api_key_env"})
 
 
 @dataclass(frozen=True)

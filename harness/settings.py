@@ -77,6 +77,28 @@ class Environment:
     step_summary: str | None = None
     """GITHUB_STEP_SUMMARY: the file GitHub shows as the job summary."""
 
+    @property
+    def target_options(self) -> dict[str, str]:
+        """Target kind options from the environment (HARNESS_BASE_URL -> `base_url`), under
+        the flags: the registry checks them against the kind like `--base-url`."""
+        return _given(base_url=self.base_url)
+
+    @property
+    def judge_options(self) -> dict[str, str]:
+        """Defaults of the judge's model target: HARNESS_JUDGE_MODEL -> `model`,
+        HARNESS_JUDGE_BASE_URL -> `base_url` (under the detector's own params)."""
+        return _given(model=self.judge_model, base_url=self.judge_base_url)
+
+    @property
+    def moderation_options(self) -> dict[str, str]:
+        """Defaults of the moderation classifier's target: HARNESS_MODERATION_MODEL,
+        HARNESS_MODERATION_BASE_URL."""
+        return _given(model=self.moderation_model, base_url=self.moderation_base_url)
+
+
+def _given(**values: str | None) -> dict[str, str]:
+    return {k: v for k, v in values.items() if v is not None}
+
 
 _ENVIRONMENT = {
     "target": "HARNESS_TARGET",

@@ -113,7 +113,7 @@ def test_cli_runs_on_a_running_cluster_by_address(ray_cluster: str, tmp_path: Pa
 def test_a_failing_shard_raises_its_error_and_keeps_its_folder(ray_cluster: str,
                                                                tmp_path: Path) -> None:
     dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
-    options = _options(tmp_path, "dead", target="openai:sim", base_url=dead)
+    options = _options(tmp_path, "dead", target="openai:sim", target_options={"base_url": dead})
     with pytest.raises(InfrastructureError, match=r"shard \d/2 failed: .*cannot reach"):
         run_suite_on_ray(DEMO, options, RayOptions(shards=2))
     kept = sorted((tmp_path / "dead.shards").iterdir())

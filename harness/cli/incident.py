@@ -218,6 +218,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     options = None
     if args.run:
+        from harness.cli.run import target_options_from_args
         from harness.run import RunOptions
         from harness.settings import Overrides, environment
 
@@ -226,8 +227,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         options = RunOptions(
             target=args.target or environment().target or "sim",
             out_dir=Path(args.out),
-            base_url=args.base_url or environment().base_url,
-            api_key_env=args.api_key_env,
+            target_options=target_options_from_args(args),
             overrides=Overrides(samples=args.samples),
             progress=False if args.quiet else None)
     elif args.target or args.samples is not None:

@@ -101,6 +101,16 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_run)
 
 
+def target_options_from_args(args: argparse.Namespace, *, with_env: bool = True
+                             ) -> dict[str, str]:
+    """The target kind's options: `--base-url`, `--api-key-env` over the environment's
+    (HARNESS_BASE_URL); the registry checks that the kind takes them."""
+    options = dict(environment().target_options) if with_env else {}
+    given = {"base_url": args.base_url, "api_key_env": args.api_key_env}
+    options.update({k: v for k, v in given.items() if v is not None})
+    return options
+
+
 def run_options_from_args(args: argparse.Namespace) -> Any:
     """RunOptions from parsed flags (flags > environment > suite > defaults)."""
     from harness.plan import parse_shard
@@ -119,8 +129,7 @@ def run_options_from_args(args: argparse.Namespace) -> Any:
     return RunOptions(
         target=args.target or environment().target or "sim",
         out_dir=Path(args.out),
-        base_url=args.base_url or environment().base_url,
-        api_key_env=args.api_key_env,
+        target_options=target_options_from_args(args),
         overrides=Overrides(samples=args.samples, temperatures=temps, seed=args.seed,
                             concurrency=args.concurrency, confidence_level=args.confidence,
                             price_per_1k_in=args.price_per_1k_in,
@@ -280,9 +289,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError("give either SUITE or --resume RUN_DIR, not both")
         _check_resume_flags(args)
         # Only an explicit --base-url (not $HARNESS_BASE_URL) is compared with the run's.
-        options = replace(options, base_url=args.base_url, retry_errors=not args.keep_errors)
-        if args.api_key_env:
-            options = replace(options, api_key_env=args.api_key_env)
+        options = replace(options, target_options=target_options_from_args(args, with_env=False),
+                          retry_errors=not args.keep_errors)
         result = resume_run(args.resume, options)
     else:
         if not args.suite:

@@ -29,7 +29,8 @@ def model_target(detector: str, model: str, base_url: str | None, api_key_env: s
         return make_target("sim")
     ctx = context or DetectorContext()
     try:
-        return make_target(f"openai:{model}", base_url=base_url, api_key_env=api_key_env,
+        return make_target(f"openai:{model}",
+                           options={"base_url": base_url, "api_key_env": api_key_env},
                            concurrency=ctx.concurrency, retry_policy=ctx.retry_policy)
     except MissingKeyError as exc:
         raise DetectorParamError(

@@ -301,9 +301,10 @@ def make_judge(params: Mapping[str, Any], *,
     if rubric is not None and not isinstance(rubric, str):
         raise DetectorParamError("judge", "rubric", "give a rubric name or a file path")
     category = params.get("category")
+    defaults = environment().judge_options
     return JudgeDetector(
-        model=str(params.get("model") or environment().judge_model or DEFAULT_MODEL),
-        base_url=params.get("base_url") or environment().judge_base_url,
+        model=str(params.get("model") or defaults.get("model") or DEFAULT_MODEL),
+        base_url=params.get("base_url") or defaults.get("base_url"),
         api_key_env=str(params.get("api_key_env") or "OPENAI_API_KEY"),
         rubric=rubric, rubric_dir=rubric_dir, k=k, temperature=float(raw_temp),
         category=str(category) if category else None, cache_dir=cache_dir,

@@ -127,9 +127,9 @@ def make_moderation(params: Mapping[str, Any], *,
                                  "e.g. {violence: 0.3}")
     thresholds = {str(c): _threshold(v, f"thresholds.{c}") for c, v in raw_thresholds.items()}
     threshold = _threshold(params.get("threshold", DEFAULT_THRESHOLD), "threshold")
-    env = environment()
-    base_url = params.get("base_url") or env.moderation_base_url
-    model = params.get("model") or env.moderation_model or DEFAULT_MODEL
+    defaults = environment().moderation_options
+    base_url = params.get("base_url") or defaults.get("base_url")
+    model = params.get("model") or defaults.get("model") or DEFAULT_MODEL
     return ModerationDetector(
         model=str(model), base_url=base_url,
         api_key_env=str(params.get("api_key_env") or "OPENAI_API_KEY"),

@@ -48,6 +48,12 @@ class RewriteConfig:
     cache_dir: Path = DEFAULT_CACHE_DIR
     max_tokens: int = 512
 
+    @property
+    def target_options(self) -> dict[str, str]:
+        """The rewriting target kind's options (`--base-url`, `--api-key-env`), unset left out."""
+        given = {"base_url": self.base_url, "api_key_env": self.api_key_env}
+        return {k: v for k, v in given.items() if v is not None}
+
 
 @dataclass(frozen=True)
 class RewriteResult:
@@ -141,8 +147,7 @@ async def _rewrite_all(probes: Sequence[Probe], kinds: Sequence[tuple[str, str, 
                        config: RewriteConfig, seed: int) -> RewriteResult:
     from harness.targets import make_target  # the shell imports the network layer lazily
 
-    target = make_target(config.target, base_url=config.base_url,
-                         api_key_env=config.api_key_env)
+    target = make_target(config.target, options=config.target_options)
     cache = RewriteCache(config.cache_dir)
     stats = _Stats()
     variants: list[Probe] = []

@@ -18,7 +18,7 @@ from harness.errors import UsageError
 from harness.run._finish import check_calibration, finish_run
 from harness.run._manifest import (
     build_manifest,
-    resume_base_url,
+    resume_target_options,
     shard_from_manifest,
     stored_suite,
 )
@@ -73,8 +73,7 @@ def resolve_suite(suite: Suite, options: RunOptions) -> Suite:
 def _make_target(options: RunOptions, concurrency: int) -> Target:
     if not isinstance(options.target, str):
         return options.target
-    return make_target(options.target, base_url=options.base_url,
-                       api_key_env=options.api_key_env, as_of=options.as_of,
+    return make_target(options.target, options=options.target_options, as_of=options.as_of,
                        epoch=options.epoch, concurrency=concurrency, rpm=options.rpm,
                        tpm=options.tpm, retry_policy=options.retry_policy)
 
@@ -130,8 +129,9 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None, *,
     with a `Target` object resumes with one). The plan (samples, temperatures, seed,
     confidence, target, `--sequential` and its budget) is the run's own, from its manifest;
     only the concurrency may change (`options.overrides.concurrency`), and the key's
-    variable (`options.api_key_env`). Samples that ended in error are sampled again unless
-    `options.retry_errors` is False (an outage must not leave a run at exit 4 for good).
+    variable (`options.target_options["api_key_env"]`). Samples that ended in error are
+    sampled again unless `options.retry_errors` is False (an outage must not leave a run at
+    exit 4 for good).
     """
     run = load_run(run_dir)
     m = run.manifest
@@ -142,8 +142,7 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None, *,
         suite = replace(suite, concurrency=base.overrides.concurrency)
     options = replace(
         base, target=target or m["target"]["spec"], out_dir=run.run_dir.parent,
-        base_url=resume_base_url(s.get("base_url"), base.base_url, run.run_dir),
-        api_key_env=base.api_key_env or s.get("api_key_env"),
+        target_options=resume_target_options(s, base.target_options, run.run_dir),
         as_of=date.fromisoformat(s["as_of"]) if s.get("as_of") else None,
         epoch=date.fromisoformat(s["epoch"]) if s.get("epoch") else None,
         overrides=Overrides(), use_env=False,

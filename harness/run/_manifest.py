@@ -3,6 +3,7 @@ from it (the stored suite with its recorded plan settings, the shard, the endpoi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ from harness.suites import Price, Suite, load_suite
 from harness.targets import target_spec
 from harness.targets.base import Target
 
-__all__ = ["build_manifest", "resume_base_url", "shard_from_manifest", "stored_suite"]
+__all__ = ["build_manifest", "resume_base_url", "resume_target_options", "shard_from_manifest",
+           "stored_suite", "stored_target_options"]
 
 
 def build_manifest(suite: Suite, options: RunOptions, target: Target, run_id: str,
@@ -58,8 +60,11 @@ def build_manifest(suite: Suite, options: RunOptions, target: Target, run_id: st
             "epoch": options.epoch.isoformat() if options.epoch else None,
             "sequential": options.sequential,
             "max_samples": options.max_samples,
-            "base_url": _scrub(options.base_url),
-            "api_key_env": options.api_key_env,
+            # The target kind's options (credentials in a URL scrubbed), and the two that
+            # manifests have always had under these names, for the tools that read them.
+            "target_options": {k: _scrub(v) for k, v in options.target_options.items()},
+            "base_url": _scrub(options.target_options.get("base_url")),
+            "api_key_env": options.target_options.get("api_key_env"),
             "price": suite.price.to_dict() if suite.price else None,
         },
         "planned_samples": n_cells * suite.samples,
@@ -82,6 +87,30 @@ def shard_from_manifest(manifest: dict[str, Any]) -> Shard | None:
 def _scrub(text: str | None) -> str | None:
     """A URL setting with its credentials (user:pass@, ?key=...) removed."""
     return scrub_url(text)
+
+
+def stored_target_options(settings: Mapping[str, Any]) -> dict[str, str]:
+    """The target kind options a run was sampled with: `settings.target_options`, or in a
+    manifest written before kind options had a place of their own, `settings.base_url` and
+    `settings.api_key_env` (unset ones left out)."""
+    stored = settings.get("target_options")
+    if not isinstance(stored, Mapping):
+        stored = {k: settings.get(k) for k in ("base_url", "api_key_env")}
+    return {str(k): str(v) for k, v in stored.items() if v is not None}
+
+
+def resume_target_options(settings: Mapping[str, Any], given: Mapping[str, str],
+                          run_dir: Path) -> dict[str, str]:
+    """The kind options a resume uses: the stored ones, with the options given again on top
+    (the key's variable may change), except that a base URL given again must be the one
+    the run was sampled from (`resume_base_url`)."""
+    stored = stored_target_options(settings)
+    out = {**stored, **{k: v for k, v in given.items() if k != "base_url"}}
+    url = resume_base_url(stored.get("base_url"), given.get("base_url"), run_dir)
+    out.pop("base_url", None)
+    if url is not None:
+        out["base_url"] = url
+    return out
 
 
 def resume_base_url(stored: str | None, given: str | None, run_dir: Path) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -22,14 +23,14 @@ class RunOptions:
     """How to run a suite. `overrides` are flag values; environment HARNESS_* sit below them.
 
     `target` is a spec string (`sim:patched`, `openai:<model>`; see `harness.targets`) or a
-    `Target` object, used as given. `base_url` and `api_key_env` are target options, for kinds
-    that take them (openai).
+    `Target` object, used as given. `target_options` are the options of the target's kind
+    (`{"base_url": ..., "api_key_env": ...}` for the OpenAI kinds: `--base-url`,
+    `--api-key-env`), checked by the registry against the options that kind takes.
     """
 
     target: str | Target = "sim"
     out_dir: Path = Path("results")
-    base_url: str | None = None
-    api_key_env: str | None = None
+    target_options: Mapping[str, str] = field(default_factory=dict)
     overrides: Overrides = field(default_factory=Overrides)
     as_of: date | None = None
     epoch: date | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -43,10 +43,11 @@ class Target(Protocol):
 
 @dataclass(frozen=True)
 class TargetOptions:
-    """Settings a target kind may take; each kind rejects the ones that do not apply to it."""
+    """What every target kind is given: the run's settings (each kind rejects the ones that
+    do not apply to it) and `kind_options`, the options of the kind itself (`base_url`,
+    `api_key_env` for the OpenAI kinds), already checked against the options its registry
+    entry declares."""
 
-    base_url: str | None = None
-    api_key_env: str | None = None
     as_of: date | None = None
     epoch: date | None = None
     concurrency: int = 16
@@ -58,6 +59,12 @@ class TargetOptions:
     retry_policy: RetryPolicy | None = None
     """The run's retry policy for kinds that send requests (None: `RetryPolicy()`); the
     run's judge and moderation detectors reach their models with the same one."""
+    kind_options: Mapping[str, str] = field(default_factory=dict)
+    """The kind's own options (name -> value; unset ones are left out)."""
+
+    def option(self, name: str) -> str | None:
+        """A kind option's value, or None when it was not given."""
+        return self.kind_options.get(name)
 
 
 @dataclass(frozen=True)

@@ -112,10 +112,6 @@ class BatchFileTarget(BatchAnswers):
 
 def build(argument: str, options: TargetOptions) -> BatchFileTarget:
     """Target kind `batch-file:<model>` (registry factory)."""
-    if options.base_url or options.api_key_env:
-        raise UsageError("--base-url/--api-key-env do not apply to batch-file:<model>: the "
-                         "answers come from a file; use openai-batch:<model> for an endpoint "
-                         "with a Batch API")
     if options.rpm or options.tpm:
         raise UsageError("--rpm/--tpm pace openai:<model> requests, not batch files: drop them")
     return BatchFileTarget(argument)

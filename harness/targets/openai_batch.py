@@ -343,5 +343,6 @@ def build(argument: str, options: TargetOptions) -> OpenAIBatchTarget:
                          "e.g. openai-batch:gpt-4o-mini")
     if options.rpm or options.tpm:  # the Batch API has limits of its own
         raise UsageError("--rpm/--tpm pace openai:<model> requests, not batches: drop them")
-    return OpenAIBatchTarget(argument, base_url=options.base_url,
-                             api_key_env=options.api_key_env, retry_policy=options.retry_policy)
+    return OpenAIBatchTarget(argument, base_url=options.option("base_url"),
+                             api_key_env=options.option("api_key_env"),
+                             retry_policy=options.retry_policy)

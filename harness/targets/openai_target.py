@@ -382,6 +382,7 @@ def build(argument: str, options: TargetOptions) -> OpenAITarget:
         budget = RateBudget(rpm=options.rpm, tpm=options.tpm)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return OpenAITarget(argument, base_url=options.base_url, api_key_env=options.api_key_env,
+    return OpenAITarget(argument, base_url=options.option("base_url"),
+                        api_key_env=options.option("api_key_env"),
                         concurrency=options.concurrency, budget=budget,
                         retry_policy=options.retry_policy)

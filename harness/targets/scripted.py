@@ -58,9 +58,6 @@ class ScriptedTarget:
 
 def build(argument: str, options: TargetOptions) -> ScriptedTarget:
     """Target kind `scripted:<reply>` (registry factory): always answers `<reply>`."""
-    if options.base_url or options.api_key_env:
-        raise UsageError("--base-url/--api-key-env apply to openai:<model> targets, not "
-                         "scripted:<reply>; drop them")
     if options.rpm is not None or options.tpm is not None:
         raise UsageError("--rpm/--tpm apply to openai:<model> targets, not scripted:<reply>; "
                          "drop them")

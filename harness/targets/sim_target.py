@@ -95,11 +95,6 @@ class SimTarget:
 def build(argument: str, options: TargetOptions) -> SimTarget:
     """Target kind `sim[:<profile>]` (registry factory): the simulator in process."""
     spec = f"sim:{argument}" if argument else "sim"
-    if options.base_url or options.api_key_env:
-        raise UsageError(
-            f"--base-url/--api-key-env apply to openai:<model> targets, not {spec!r}; "
-            "drop them, or use --target openai:<model>."
-        )
     if options.rpm is not None or options.tpm is not None:
         raise UsageError(f"--rpm/--tpm budget requests to an API (openai:<model>); {spec!r} "
                          "runs in this process without limits: drop them")

@@ -174,8 +174,8 @@ def _run_night(definition: WatchDefinition, files: WatchFiles, entries: list[Led
     pending = Pending(night=night, run_id=run_id, run_dir=f"{RUNS}/{run_id}",
                       backfill=backfill, env_ignored=ignored_environment(), started=utc_now())
     options = RunOptions(
-        target=definition.target, out_dir=files.runs, base_url=definition.base_url,
-        api_key_env=definition.api_key_env, run_id=run_id,
+        target=definition.target, out_dir=files.runs,
+        target_options=definition.target_options, run_id=run_id,
         # Pinned at init: the environment's HARNESS_* layer is left out (use_env=False).
         # A fresh, reproducible seed per night: with the suite's fixed seed every night would
         # repeat the same samples and the nights would not be independent looks.
@@ -281,7 +281,6 @@ def _night_behaviour(definition: WatchDefinition, night: date, start: date) -> s
     """The canary hash of the target as it is tonight (the sim: as of the night)."""
     from harness.targets import make_target
 
-    target = make_target(definition.target, base_url=definition.base_url,
-                         api_key_env=definition.api_key_env, as_of=night, epoch=start,
-                         concurrency=1)
+    target = make_target(definition.target, options=definition.target_options, as_of=night,
+                         epoch=start, concurrency=1)
     return ask_canaries(target).behaviour

@@ -59,6 +59,13 @@ class WatchDefinition:
         return 1.0 - self.confidence_level
 
     @property
+    def target_options(self) -> dict[str, str]:
+        """The target kind's options each night's run is given (`base_url`, `api_key_env`;
+        kept in watch.json under those names)."""
+        given = {"base_url": self.base_url, "api_key_env": self.api_key_env}
+        return {k: v for k, v in given.items() if v is not None}
+
+    @property
     def drift_budget(self) -> float:
         return self.drift_alpha if self.drift_alpha is not None else self.alpha
 

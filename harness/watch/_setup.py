@@ -116,8 +116,8 @@ def _check_fingerprint(definition: WatchDefinition, warn: Callable[[str], None])
     from harness.targets import make_target
 
     try:
-        result = ask_canaries(make_target(definition.target, base_url=definition.base_url,
-                                          api_key_env=definition.api_key_env, concurrency=1))
+        result = ask_canaries(make_target(definition.target,
+                                          options=definition.target_options, concurrency=1))
     except HarnessError as exc:
         warn(f"could not ask {definition.target} the canary prompts ({exc}); whether it gives "
              "a system_fingerprint is unknown until the first night")

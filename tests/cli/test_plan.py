@@ -82,7 +82,8 @@ def test_plan_suite_counts_the_requests_and_tokens_a_run_sends(
     assert (d["cells"], d["samples"], d["n_per_request"]) == (4, 20, 50)
     server = ThreadedSim(ServerConfig())
     try:
-        result = run_suite(suite, RunOptions(target="openai:sim", base_url=server.base_url,
+        result = run_suite(suite, RunOptions(target="openai:sim",
+                                             target_options={"base_url": server.base_url},
                                              out_dir=tmp_path / "out", progress=False))
         assert d["requests"] == server.chat_requests == 5  # first cell split 2 + 3
     finally:

@@ -83,4 +83,4 @@ def test_spec_checks() -> None:
     with pytest.raises(UsageError, match="needs the model name"):
         make_target("batch-file:")
     with pytest.raises(UsageError, match="do not apply to batch-file"):
-        make_target("batch-file:m", base_url="http://127.0.0.1:9/v1")
+        make_target("batch-file:m", options={"base_url": "http://127.0.0.1:9/v1"})

@@ -29,23 +29,24 @@ def test_unknown_kind_and_profile_suggest() -> None:
     with pytest.raises(UsageError):
         make_target("openai:")
     with pytest.raises(UsageError, match="--base-url"):
-        make_target("sim", base_url="http://127.0.0.1:1/v1")
+        make_target("sim", options={"base_url": "http://127.0.0.1:1/v1"})
 
 
 def test_missing_key_is_usage_error_except_local(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
     with pytest.raises(UsageError, match="NO_SUCH_KEY_VAR"):
-        make_target("openai:m", base_url="https://api.example.com/v1",
-                    api_key_env="NO_SUCH_KEY_VAR")
-    local = make_target("openai:m", base_url="http://127.0.0.1:9/v1",
-                        api_key_env="NO_SUCH_KEY_VAR")
+        make_target("openai:m", options={"base_url": "https://api.example.com/v1",
+                                         "api_key_env": "NO_SUCH_KEY_VAR"})
+    local = make_target("openai:m", options={"base_url": "http://127.0.0.1:9/v1",
+                                             "api_key_env": "NO_SUCH_KEY_VAR"})
     assert isinstance(local, OpenAITarget)
     assert local.describe()["api_key_env"] == "NO_SUCH_KEY_VAR"
 
 
 def test_key_never_in_describe_or_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MY_KEY", "sk-very-secret")
-    t = make_target("openai:m", base_url="https://api.example.com/v1", api_key_env="MY_KEY")
+    t = make_target("openai:m", options={"base_url": "https://api.example.com/v1",
+                                     "api_key_env": "MY_KEY"})
     assert "sk-very-secret" not in repr(t) and "sk-very-secret" not in str(t.describe())
 
 

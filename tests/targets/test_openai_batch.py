@@ -112,11 +112,11 @@ def batch_target(url: str) -> OpenAIBatchTarget:
 
 
 def test_registered_as_a_target_kind(sim: ThreadedSim) -> None:
-    target = make_target("openai-batch:sim", base_url=sim.base_url)
+    target = make_target("openai-batch:sim", options={"base_url": sim.base_url})
     assert isinstance(target, OpenAIBatchTarget)
     assert target.describe()["kind"] == "openai-batch"
     with pytest.raises(Exception, match="needs a model name"):
-        make_target("openai-batch:", base_url=sim.base_url)
+        make_target("openai-batch:", options={"base_url": sim.base_url})
 
 
 def test_batch_run_labels_every_sample_and_records_its_batch(sim: ThreadedSim,
@@ -146,7 +146,8 @@ def test_batch_run_equals_the_synchronous_run(sim: ThreadedSim, tmp_path: Path) 
     suite = small_suite(tmp_path, samples=4)
     batch = run_suite(suite, RunOptions(target=batch_target(sim.base_url),
                                         out_dir=tmp_path / "b", progress=False))
-    sync = run_suite(suite, RunOptions(target="openai:sim", base_url=sim.base_url,
+    sync = run_suite(suite, RunOptions(target="openai:sim",
+                                       target_options={"base_url": sim.base_url},
                                        out_dir=tmp_path / "s", progress=False))
     assert sync.summary["groups"] == batch.summary["groups"]
     assert sync.summary["overall"] == batch.summary["overall"]
@@ -412,7 +413,8 @@ def test_sequential_is_refused_before_anything_is_made(tmp_path: Path) -> None:
     suite = small_suite(tmp_path, samples=1)
     with pytest.raises(UsageError, match="--sequential cannot be combined with a batch "
                                          "target"):
-        run_suite(suite, RunOptions(target="openai-batch:sim", base_url="http://127.0.0.1:9/v1",
+        run_suite(suite, RunOptions(target="openai-batch:sim",
+                                    target_options={"base_url": "http://127.0.0.1:9/v1"},
                                     out_dir=tmp_path / "out", sequential=True, progress=False))
     assert not (tmp_path / "out").exists()
 

@@ -146,7 +146,8 @@ def test_run_under_a_limit_records_the_limits_in_the_manifest(
         limited: ThreadServer, tmp_path: Path) -> None:
     suite = write_small_suite(tmp_path, samples=3, extra="max_tokens: 32")
     result = run_suite(suite, RunOptions(
-        target="openai:sim", base_url=limited.base_url, out_dir=tmp_path / "out", run_id="r",
+        target="openai:sim", target_options={"base_url": limited.base_url},
+        out_dir=tmp_path / "out", run_id="r",
         progress=False, use_env=False, overrides=Overrides(concurrency=16), tpm=200_000))
     records = (result.run_dir / SAMPLES).read_text().splitlines()
     assert len(records) == 5 * 2 * 2 * 3
@@ -175,4 +176,4 @@ def test_batch_target_refuses_budgets() -> None:
     from harness.targets import make_target
 
     with pytest.raises(UsageError, match="not batches"):
-        make_target("openai-batch:m", base_url="http://127.0.0.1:9/v1", rpm=600)
+        make_target("openai-batch:m", options={"base_url": "http://127.0.0.1:9/v1"}, rpm=600)

@@ -94,4 +94,4 @@ def test_scripted_spec_and_its_options() -> None:
     with pytest.raises(UsageError, match="needs the reply"):
         make_target("scripted:")
     with pytest.raises(UsageError, match="--base-url"):
-        make_target("scripted:x", base_url="http://127.0.0.1:1/v1")
+        make_target("scripted:x", options={"base_url": "http://127.0.0.1:1/v1"})
