@@ -129,15 +129,20 @@ def _factory(entry: TargetKind) -> TargetFactory:
 
 
 def _check_kind_options(kind: str, entry: TargetKind, given: Mapping[str, str]) -> None:
-    """Refuse kind options the kind does not take, naming their flags and who takes them."""
+    """Refuse kind options the kind does not take, naming them as the kinds that take them
+    group them (`--base-url/--api-key-env`) and which kinds those are."""
     extra = [name for name in given if name not in entry.options]
     if not extra:
         return
-    flags = "/".join(option_flag(n) for n in extra)
     takers = [k for k in target_kinds() if set(extra) <= set(target_kind(k).options)]
-    where = (f"they are options of {', '.join(f'{k}:' for k in takers)} targets" if takers
-             else "no target kind takes them")
-    raise UsageError(f"{flags} do not apply to {kind} targets ({where}): drop them"
+    if not takers:
+        known = sorted({o for k in target_kinds() for o in target_kind(k).options})
+        raise UsageError(f"{'/'.join(option_flag(n) for n in extra)}: no target kind takes "
+                         f"{'this option' if len(extra) == 1 else 'these options'} (target "
+                         f"options: {', '.join(option_flag(o) for o in known) or 'none'})")
+    group = "/".join(option_flag(n) for n in target_kind(takers[0]).options)
+    raise UsageError(f"{group} do not apply to {kind} targets (they are options of "
+                     f"{', '.join(f'{k}:<model>' for k in takers)} targets): drop them"
                      + (f", or {entry.hint}" if entry.hint else ""))
 
 

@@ -88,6 +88,30 @@ def test_registry_adds_a_kind_and_suggests_close_names() -> None:
         make_target("echo-tst:x")
 
 
+def test_a_kind_declares_its_options_and_the_registry_checks_them() -> None:
+    built: list[TargetOptions] = []
+
+    @register_target("region-test", options=("region",), hint="use region-test:<m>")
+    def _regional(argument: str, options: TargetOptions) -> Target:
+        built.append(options)
+        return ScriptedTarget(argument, name=f"region-test:{argument}")
+
+    make_target("region-test:m", options={"region": "eu", "base_url": None})
+    assert built[-1].option("region") == "eu" and built[-1].kind_options == {"region": "eu"}
+    with pytest.raises(UsageError) as info:
+        make_target("region-test:m", options={"base_url": "http://127.0.0.1:1/v1"})
+    assert str(info.value) == (
+        "--base-url/--api-key-env do not apply to region-test targets (they are options of "
+        "openai:<model>, openai-batch:<model> targets): drop them, or use region-test:<m>")
+    with pytest.raises(UsageError, match="--region do not apply to sim targets "
+                                         r"\(they are options of region-test:<model> targets"):
+        make_target("sim", options={"region": "eu"})
+    with pytest.raises(UsageError, match="--colour: no target kind takes this option "
+                                         r"\(target options: --api-key-env, --base-url"):
+        make_target("openai:m", options={"colour": "red"})
+    assert len(built) == 1  # refused before the factory ran
+
+
 def test_scripted_spec_and_its_options() -> None:
     t = make_target("scripted:no")
     assert isinstance(t, ScriptedTarget) and t.name == "scripted:no"
