@@ -35,31 +35,33 @@ from harness.incidents._analysis import (
     analyse_incident,
     mutator_breakdown,
 )
+from harness.incidents._document import dump_suite_yaml, now_iso, suite_document
 from harness.incidents._files import (
     DEFAULT_CONTROLS,
-    DEFAULT_SAMPLES,
-    DEFAULT_TEMPERATURES,
     DEFAULT_VARIANTS,
     EXACT,
     INCIDENT_DIR,
     STAGES,
     CreatedIncident,
-    IncidentPlan,
-    build_probes,
     check_name,
     check_stage,
     create_incident,
+    read_incident_block,
+    set_stage,
+    suite_path_for,
+)
+from harness.incidents._plan import (
+    DEFAULT_SAMPLES,
+    DEFAULT_TEMPERATURES,
+    IncidentPlan,
     default_samples,
-    dump_suite_yaml,
+)
+from harness.incidents._prompts import (
+    build_probes,
     exact_probes,
     expectation_for,
-    now_iso,
     parse_prompt_text,
-    read_incident_block,
     read_prompts,
-    set_stage,
-    suite_document,
-    suite_path_for,
 )
 from harness.incidents._status import (
     IncidentStatus,
