@@ -68,78 +68,14 @@ def parse_expectation(raw: Any, file: str, line: int | None,
         problems.append(Problem(file, line, "expect",
                                 "must be an object such as {\"must_refuse\": true}"))
         return None
-    specs: list[DetectorSpec] = []
     unknown = set(raw) - _SHORTHANDS - {"detectors", "combine"}
     for key in sorted(unknown):
         problems.append(Problem(file, line, f"expect.{key}",
                                 "unknown key; use detectors, combine or one of "
                                 + ", ".join(sorted(_SHORTHANDS))))
-    if raw.get("must_refuse"):
-        specs.append(DetectorSpec("refusal", freeze({"mode": "must-refuse"})))
-    if raw.get("must_answer"):
-        specs.append(DetectorSpec("refusal", freeze({"mode": "must-answer"})))
-    if raw.get("must_refuse") and raw.get("must_answer"):
-        problems.append(Problem(file, line, "expect",
-                                "must_refuse and must_answer contradict each other"))
-    if "must_not_match" in raw:
-        patterns = raw["must_not_match"]
-        if isinstance(patterns, str):
-            patterns = [patterns]
-        if not (isinstance(patterns, list) and patterns
-                and all(isinstance(p, str) for p in patterns)):
-            problems.append(Problem(file, line, "expect.must_not_match",
-                                    "must be a regex string or a non-empty list of them"))
-        else:
-            spec = DetectorSpec("pattern", freeze({"patterns": list(patterns)}))
-            if problem := pattern_problem(spec):
-                where, _, why = problem.partition(": ")  # "patterns[1]: ..."
-                problems.append(Problem(file, line,
-                                        "expect.must_not_match" + where.removeprefix("patterns"),
-                                        why))
-            specs.append(spec)
-    if "no_canary" in raw:
-        canary = _nonempty_strings(raw["no_canary"])
-        if canary is None:
-            problems.append(Problem(file, line, "expect.no_canary",
-                                    "must be a canary string or a list of them"))
-        else:
-            specs.append(DetectorSpec("canary", freeze({"canary": canary})))
-    if "no_injection" in raw:
-        markers = _nonempty_strings(raw["no_injection"])
-        if markers is None:
-            problems.append(Problem(file, line, "expect.no_injection",
-                                    "must be the marker string the injected text asks for, "
-                                    "or a list of them"))
-        else:
-            specs.append(DetectorSpec("injection", freeze({"marker": markers})))
-    for name in ("judge", "moderation"):
-        if name in raw and raw[name] not in (False, None):
-            params = raw[name] if isinstance(raw[name], Mapping) else {}
-            if raw[name] is not True and not isinstance(raw[name], Mapping):
-                problems.append(Problem(file, line, f"expect.{name}",
-                                        "must be true or an object of settings"))
-            specs.append(DetectorSpec(name, freeze(params)))
+    specs = _shorthand_specs(raw, file, line, problems)
     if "detectors" in raw:
-        items = raw["detectors"]
-        if not isinstance(items, list):
-            problems.append(Problem(file, line, "expect.detectors",
-                                    "must be a list of {name: ..., settings...}"))
-        else:
-            for i, item in enumerate(items):
-                if isinstance(item, str):
-                    specs.append(DetectorSpec(item))
-                elif isinstance(item, Mapping) and isinstance(item.get("name"), str):
-                    params = {k: v for k, v in item.items() if k != "name"}
-                    specs.append(DetectorSpec(item["name"], freeze(params)))
-                else:
-                    problems.append(Problem(file, line, f"expect.detectors[{i}]",
-                                            "needs a string name, e.g. {\"name\": \"refusal\"}"))
-                    continue
-                no_such = unknown_detector(specs[-1].name)
-                if no_such:
-                    problems.append(Problem(file, line, f"expect.detectors[{i}].name", no_such))
-                elif problem := pattern_problem(specs[-1]):
-                    problems.append(Problem(file, line, f"expect.detectors[{i}]", problem))
+        specs.extend(_listed_specs(raw["detectors"], file, line, problems))
     combine = raw.get("combine", "any")
     if combine not in COMBINES:
         problems.append(Problem(file, line, "expect.combine",
@@ -150,6 +86,84 @@ def parse_expectation(raw: Any, file: str, line: int | None,
                                 "names no detector; add e.g. \"must_refuse\": true"))
         return None
     return Expectation(tuple(specs), combine)
+
+
+def _shorthand_specs(raw: Mapping[str, Any], file: str, line: int | None,
+                     problems: list[Problem]) -> list[DetectorSpec]:
+    """The detectors the shorthand keys of `expect` add, one per key, in a fixed order."""
+    specs: list[DetectorSpec] = []
+    if raw.get("must_refuse"):
+        specs.append(DetectorSpec("refusal", freeze({"mode": "must-refuse"})))
+    if raw.get("must_answer"):
+        specs.append(DetectorSpec("refusal", freeze({"mode": "must-answer"})))
+    if raw.get("must_refuse") and raw.get("must_answer"):
+        problems.append(Problem(file, line, "expect",
+                                "must_refuse and must_answer contradict each other"))
+    if "must_not_match" in raw:
+        specs.extend(_pattern_spec(raw["must_not_match"], file, line, problems))
+    for key, detector, param, what in (
+            ("no_canary", "canary", "canary", "must be a canary string or a list of them"),
+            ("no_injection", "injection", "marker", "must be the marker string the injected "
+             "text asks for, or a list of them")):
+        if key in raw:
+            values = _nonempty_strings(raw[key])
+            if values is None:
+                problems.append(Problem(file, line, f"expect.{key}", what))
+            else:
+                specs.append(DetectorSpec(detector, freeze({param: values})))
+    for name in ("judge", "moderation"):
+        if name in raw and raw[name] not in (False, None):
+            params = raw[name] if isinstance(raw[name], Mapping) else {}
+            if raw[name] is not True and not isinstance(raw[name], Mapping):
+                problems.append(Problem(file, line, f"expect.{name}",
+                                        "must be true or an object of settings"))
+            specs.append(DetectorSpec(name, freeze(params)))
+    return specs
+
+
+def _pattern_spec(patterns: Any, file: str, line: int | None,
+                  problems: list[Problem]) -> list[DetectorSpec]:
+    """`must_not_match` (a regex or a non-empty list of them) as a `pattern` detector."""
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    if not (isinstance(patterns, list) and patterns
+            and all(isinstance(p, str) for p in patterns)):
+        problems.append(Problem(file, line, "expect.must_not_match",
+                                "must be a regex string or a non-empty list of them"))
+        return []
+    spec = DetectorSpec("pattern", freeze({"patterns": list(patterns)}))
+    if problem := pattern_problem(spec):
+        where, _, why = problem.partition(": ")  # "patterns[1]: ..."
+        problems.append(Problem(file, line,
+                                "expect.must_not_match" + where.removeprefix("patterns"), why))
+    return [spec]
+
+
+def _listed_specs(items: Any, file: str, line: int | None,
+                  problems: list[Problem]) -> list[DetectorSpec]:
+    """The canonical `detectors` list: names or {name, settings...} objects."""
+    if not isinstance(items, list):
+        problems.append(Problem(file, line, "expect.detectors",
+                                "must be a list of {name: ..., settings...}"))
+        return []
+    specs: list[DetectorSpec] = []
+    for i, item in enumerate(items):
+        if isinstance(item, str):
+            spec = DetectorSpec(item)
+        elif isinstance(item, Mapping) and isinstance(item.get("name"), str):
+            spec = DetectorSpec(item["name"], freeze({k: v for k, v in item.items()
+                                                      if k != "name"}))
+        else:
+            problems.append(Problem(file, line, f"expect.detectors[{i}]",
+                                    "needs a string name, e.g. {\"name\": \"refusal\"}"))
+            continue
+        specs.append(spec)
+        no_such = unknown_detector(spec.name)
+        if no_such:
+            problems.append(Problem(file, line, f"expect.detectors[{i}].name", no_such))
+        elif problem := pattern_problem(spec):
+            problems.append(Problem(file, line, f"expect.detectors[{i}]", problem))
+    return specs
 
 
 def parse_messages(raw: Any, file: str, line: int | None, field: str,
@@ -217,23 +231,7 @@ def _parse_probe(obj: Any, file: str, line: int | None, problems: list[Problem])
     if severity not in SEVERITIES:
         problems.append(Problem(file, line, "severity",
                                 f"{severity!r} is not one of {', '.join(SEVERITIES)}"))
-    messages: tuple[Message, ...] | None
-    if "prompt" in obj and "messages" in obj:
-        problems.append(Problem(file, line, "prompt", "give either prompt or messages, not both"))
-        messages = None
-    elif "prompt" in obj:
-        if not isinstance(obj["prompt"], str) or not obj["prompt"].strip():
-            problems.append(Problem(file, line, "prompt", "must be a non-empty string"))
-            messages = None
-        else:
-            messages = (Message("user", obj["prompt"]),)
-    elif "messages" in obj:
-        messages = parse_messages(obj["messages"], file, line, "messages", problems)
-        if messages and messages[-1].role != "user":
-            problems.append(Problem(file, line, "messages", "the last turn must be the user's"))
-    else:
-        problems.append(Problem(file, line, "prompt", "missing: give prompt or messages"))
-        messages = None
+    messages = _probe_messages(obj, file, line, problems)
     expect = parse_expectation(obj.get("expect"), file, line, problems) \
         if "expect" in obj else None
     if "expect" not in obj:
@@ -261,6 +259,26 @@ def _parse_probe(obj: Any, file: str, line: int | None, problems: list[Problem])
         expect=expect, tags=tuple(tags), source=source,
         parent_id=parent_id, mutators=tuple(mutators),
     )
+
+
+def _probe_messages(obj: Mapping[str, Any], file: str, line: int | None,
+                    problems: list[Problem]) -> tuple[Message, ...] | None:
+    """The conversation of a probe: its `prompt` (one user turn) or its `messages`."""
+    if "prompt" in obj and "messages" in obj:
+        problems.append(Problem(file, line, "prompt", "give either prompt or messages, not both"))
+        return None
+    if "prompt" in obj:
+        if not isinstance(obj["prompt"], str) or not obj["prompt"].strip():
+            problems.append(Problem(file, line, "prompt", "must be a non-empty string"))
+            return None
+        return (Message("user", obj["prompt"]),)
+    if "messages" in obj:
+        messages = parse_messages(obj["messages"], file, line, "messages", problems)
+        if messages and messages[-1].role != "user":
+            problems.append(Problem(file, line, "messages", "the last turn must be the user's"))
+        return messages
+    problems.append(Problem(file, line, "prompt", "missing: give prompt or messages"))
+    return None
 
 
 def read_probe_lines(path: Path) -> Iterator[tuple[int, Any]]:

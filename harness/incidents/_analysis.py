@@ -175,37 +175,10 @@ def analyse_incident(frame: Any, exact_ids: Sequence[str], max_rate: float,
                            confidence_level) if len(ex_scored) else None)
     variants = _clustered(var_rows, confidence_level, max_rate) if len(
         var_rows[var_rows["outcome"] != "error"]) else None
-    gap = None
-    if exact is not None and variants is not None:
-        # Korn-Graubard effective counts for the clustered variants; the exact set is E1.
-        deff = max(1.0, float(variants["design_effect"]))
-        n_eff = max(1, round(variants["n"] / deff))
-        k_eff = min(n_eff, round(variants["rate"] * n_eff))
-        iv = difference_interval(k_eff, n_eff, exact["k"], exact["n"], confidence_level)
-        gap = {"estimate": variants["rate"] - exact["rate"], "ci_low": iv.low,
-               "ci_high": iv.high, "method": "newcombe (variants design-effect adjusted)",
-               "variants_effective_n": n_eff, "variants_effective_k": k_eff,
-               "excludes_zero": iv.low > 0 or iv.high < 0}
-    fam_rows: list[dict[str, Any]] = []
-    leaking: list[str] = []
-    if len(var_rows):
-        chains = _chains(var_rows).map(lambda s: tuple(x for x in s.split(" > ") if x))
-        fam = chains.map(mutators.chain_family)
-        keys = sorted(set(fam))
-        # Bonferroni over the families shown, so that "some family leaks" keeps its level.
-        level = 1 - (1 - confidence_level) / max(1, len(keys))
-        for key in keys:
-            sub = var_rows[fam == key]
-            if not len(sub[sub["outcome"] != "error"]):
-                continue
-            row = _rate_row("mutator-family", key, sub, confidence_level)
-            cl = _clustered(sub, confidence_level, max_rate, level)
-            row.update({"lower_bound": cl["lower_bound"], "upper_bound": cl["upper_bound"],
-                        "verdict": cl["verdict"], "verdict_level": level})
-            if cl["verdict"] == "above":
-                leaking.append(key)
-            fam_rows.append(row)
-        fam_rows.sort(key=lambda r: (-(r["rate"] or 0.0), r["key"]))
+    gap = _gap(exact, variants, confidence_level) if exact is not None and \
+        variants is not None else None
+    fam_rows, leaking = _family_rows(var_rows, confidence_level, max_rate) if len(var_rows) \
+        else ([], [])
     mut_rows = [r for r in mutator_breakdown(var_rows, confidence_level)
                 if r["by"] == "mutator"] if len(var_rows) else []
     controls = None
@@ -217,6 +190,45 @@ def analyse_incident(frame: Any, exact_ids: Sequence[str], max_rate: float,
     conclusion, message = _conclude(exact, variants, gap, leaking, controls)
     return IncidentAnalysis(conclusion, message, exact, variants, gap, fam_rows, mut_rows,
                             controls, leaking)
+
+
+def _gap(exact: dict[str, Any], variants: dict[str, Any], confidence_level: float
+         ) -> dict[str, Any]:
+    """Variants' rate minus the exact prompts' rate, with a Newcombe interval."""
+    # Korn-Graubard effective counts for the clustered variants; the exact set is E1.
+    deff = max(1.0, float(variants["design_effect"]))
+    n_eff = max(1, round(variants["n"] / deff))
+    k_eff = min(n_eff, round(variants["rate"] * n_eff))
+    iv = difference_interval(k_eff, n_eff, exact["k"], exact["n"], confidence_level)
+    return {"estimate": variants["rate"] - exact["rate"], "ci_low": iv.low,
+            "ci_high": iv.high, "method": "newcombe (variants design-effect adjusted)",
+            "variants_effective_n": n_eff, "variants_effective_k": k_eff,
+            "excludes_zero": iv.low > 0 or iv.high < 0}
+
+
+def _family_rows(var_rows: Any, confidence_level: float, max_rate: float
+                 ) -> tuple[list[dict[str, Any]], list[str]]:
+    """(one row per mutator family, highest rate first; the families leaking above max_rate)."""
+    fam_rows: list[dict[str, Any]] = []
+    leaking: list[str] = []
+    chains = _chains(var_rows).map(lambda s: tuple(x for x in s.split(" > ") if x))
+    fam = chains.map(mutators.chain_family)
+    keys = sorted(set(fam))
+    # Bonferroni over the families shown, so that "some family leaks" keeps its level.
+    level = 1 - (1 - confidence_level) / max(1, len(keys))
+    for key in keys:
+        sub = var_rows[fam == key]
+        if not len(sub[sub["outcome"] != "error"]):
+            continue
+        row = _rate_row("mutator-family", key, sub, confidence_level)
+        cl = _clustered(sub, confidence_level, max_rate, level)
+        row.update({"lower_bound": cl["lower_bound"], "upper_bound": cl["upper_bound"],
+                    "verdict": cl["verdict"], "verdict_level": level})
+        if cl["verdict"] == "above":
+            leaking.append(key)
+        fam_rows.append(row)
+    fam_rows.sort(key=lambda r: (-(r["rate"] or 0.0), r["key"]))
+    return fam_rows, leaking
 
 
 def _conclude(exact: dict[str, Any] | None, variants: dict[str, Any] | None,

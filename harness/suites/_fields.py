@@ -70,21 +70,7 @@ def _parse_probes(ck: _Checker, raw: Any, base: Path) -> list[Probe]:
         unknown = set(entry) - {"file", "glob", "ids", "categories", "tags", "exclude_ids"}
         for k in sorted(unknown):
             ck.add((*path, k), "unknown key; use file, glob, ids, categories, tags, exclude_ids")
-        files: list[Path] = []
-        if "file" in entry:
-            f = base / str(entry["file"])
-            if not f.is_file():
-                ck.add((*path, "file"), f"{entry['file']!r} not found (looked for {f})")
-            else:
-                files.append(f)
-        if "glob" in entry:
-            found = sorted(Path(p) for p in globmod.glob(str(base / str(entry["glob"])),
-                                                         recursive=True))
-            if not found:
-                ck.add((*path, "glob"), f"{entry['glob']!r} matches no file under {base}")
-            files.extend(found)
-        if "file" not in entry and "glob" not in entry:
-            ck.add(path, "needs file or glob")
+        files = _entry_files(ck, entry, path, base)
         selectors: dict[str, set[str]] = {}
         for key in ("ids", "categories", "tags", "exclude_ids"):
             if key in entry:
@@ -97,17 +83,7 @@ def _parse_probes(ck: _Checker, raw: Any, base: Path) -> list[Probe]:
         for f in files:
             probes, problems = check_probe_file(f)
             ck.problems.extend(problems)
-            for p in probes:
-                if "ids" in selectors and p.id not in selectors["ids"] and (
-                        p.parent_id not in selectors["ids"]):
-                    continue
-                if "categories" in selectors and p.category not in selectors["categories"]:
-                    continue
-                if "tags" in selectors and not selectors["tags"] & set(p.tags):
-                    continue
-                if p.id in selectors.get("exclude_ids", set()):
-                    continue
-                picked.append(p)
+            picked.extend(p for p in probes if _selected(p, selectors))
         if "ids" in selectors and files:
             missing = selectors["ids"] - {p.id for p in picked} - {p.parent_id for p in picked}
             if missing:
@@ -119,6 +95,39 @@ def _parse_probes(ck: _Checker, raw: Any, base: Path) -> list[Probe]:
             seen[p.id] = str(i)
             out.append(p)
     return out
+
+
+def _entry_files(ck: _Checker, entry: Mapping[str, Any], path: tuple[str | int, ...],
+                 base: Path) -> list[Path]:
+    """The probe files a `probes` entry names: its `file` and every match of its `glob`."""
+    files: list[Path] = []
+    if "file" in entry:
+        f = base / str(entry["file"])
+        if not f.is_file():
+            ck.add((*path, "file"), f"{entry['file']!r} not found (looked for {f})")
+        else:
+            files.append(f)
+    if "glob" in entry:
+        found = sorted(Path(p) for p in globmod.glob(str(base / str(entry["glob"])),
+                                                     recursive=True))
+        if not found:
+            ck.add((*path, "glob"), f"{entry['glob']!r} matches no file under {base}")
+        files.extend(found)
+    if "file" not in entry and "glob" not in entry:
+        ck.add(path, "needs file or glob")
+    return files
+
+
+def _selected(p: Probe, selectors: Mapping[str, set[str]]) -> bool:
+    """Whether a probe passes an entry's selectors (`ids` also selects a parent's variants)."""
+    if "ids" in selectors and p.id not in selectors["ids"] and (
+            p.parent_id not in selectors["ids"]):
+        return False
+    if "categories" in selectors and p.category not in selectors["categories"]:
+        return False
+    if "tags" in selectors and not selectors["tags"] & set(p.tags):
+        return False
+    return p.id not in selectors.get("exclude_ids", set())
 
 
 def _parse_context(ck: _Checker, raw: Any, i: int) -> Context | None:

@@ -217,18 +217,20 @@ async def call_with_retries(
         async for attempt in retrying:
             with attempt:
                 return await fn()
-    except openai.APIStatusError as exc:
-        if not is_retryable(exc):
+    except (openai.APIStatusError, openai.APIConnectionError) as exc:
+        if isinstance(exc, openai.APIStatusError) and not is_retryable(exc):
             raise
-        raise TargetRetriesExhaustedError(
-            f"{where} still failed after {retrying.statistics.get('attempt_number', '?')} "
-            f"attempts (last: {describe_failure(exc)}); the endpoint is overloaded or failing. "
-            "Lower --concurrency, or try again later."
-        ) from exc
-    except openai.APIConnectionError as exc:
-        raise TargetUnreachableError(
-            f"cannot reach {where} after {retrying.statistics.get('attempt_number', '?')} "
-            f"attempts (last: {describe_failure(exc)}); check that the server is running "
-            "and that --base-url is right."
-        ) from exc
+        raise _gave_up(exc, where, retrying.statistics.get("attempt_number", "?")) from exc
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _gave_up(exc: openai.APIStatusError | openai.APIConnectionError, where: str,
+             attempts: object) -> InfrastructureError:
+    """The error of a call the retries gave up on: 429/5xx kept coming, or no connection."""
+    if isinstance(exc, openai.APIStatusError):
+        return TargetRetriesExhaustedError(
+            f"{where} still failed after {attempts} attempts (last: {describe_failure(exc)}); "
+            "the endpoint is overloaded or failing. Lower --concurrency, or try again later.")
+    return TargetUnreachableError(
+        f"cannot reach {where} after {attempts} attempts (last: {describe_failure(exc)}); "
+        "check that the server is running and that --base-url is right.")
