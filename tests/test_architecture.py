@@ -179,7 +179,6 @@ MODULES_OVER: dict[str, str] = {
 }
 FUNCTIONS_OVER: dict[str, str] = {
     "harness/detectors/rules/refusal.py:analyse_refusal": "h11c",
-    "harness/engine/_sampling.py:Sampler.do": "h16b",
     "harness/gate_plan.py:gate_plan": "h12c",
     "harness/gating.py:gate_groups": "h12c",
     "harness/sim/canon.py:analyse": "h11c",
