@@ -15,9 +15,9 @@ __all__ = [
     "SampleIndices",
     "Tally",
     "cell_key",
-    "request_of",
     "count_samples",
     "counting_fingerprint",
+    "request_of",
     "side_file",
     "tally_samples",
 ]
