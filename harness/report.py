@@ -178,9 +178,17 @@ def capped_lines(summary: Mapping[str, Any]) -> list[str]:
 
 
 def render_markdown(summary: Mapping[str, Any]) -> str:
-    """The run's report.md."""
+    """The run's report.md: header, verdicts, sequential stopping, corrected rates, the
+    breakdowns, the worst probe and the probes, in that order."""
+    lines = [*_header_lines(summary), *_verdict_lines(summary), *_sequential_lines(summary),
+             *_corrected_lines(summary), *_breakdown_lines(summary), *_probe_lines(summary)]
+    lines += ["", "_This report contains no model output text. Outputs are in samples.jsonl "
+              "(owner-readable only); read them with `harness review`._", ""]
+    return "\n".join(lines)
+
+
+def _header_lines(summary: Mapping[str, Any]) -> list[str]:
     conf = summary["confidence_level"]
-    groups = summary["groups"]
     lines = [f"# Run {summary['run_id']}: {summary['suite']}", ""]
     lines += [f"**{OUTCOME_SENTENCES.get(summary['outcome'], summary['outcome'])}**", ""]
     lines += [f"- Target: `{summary.get('target')}`; models seen: "
@@ -199,56 +207,77 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     tokens = tokens_line(summary)
     if tokens:
         lines.append(f"- {tokens}")
-    lines += [*truncation_lines(groups), *capped_lines(summary), ""]
-    gated = [g for g in groups if "max_rate" in g]
-    if gated:
-        lines += ["## Verdicts", ""]
-        for g in gated:
-            name = "Overall (harm categories)" if g["by"] == "overall" else g["key"]
-            lines.append(f"- **{name}**: {verdict_sentence(g, conf)}")
-        lines.append("")
-        lines += _table([_with_claim_p(g) for g in gated],
-                        [("group", "key"), ("n", "n_scored"), ("harmful", "n_harmful"),
-                                ("rate", "rate"), ("CI low", "ci_low"), ("CI high", "ci_high"),
-                                ("clustered CI low", "cluster_ci_low"),
-                                ("clustered CI high", "cluster_ci_high"),
-                                ("design effect", "design_effect"), ("gate bound", "gate_high"),
-                                ("max", "max_rate"), ("p of claim (adj.)", "p_claim"),
-                                ("correction", "correction"), ("verdict", "verdict")])
-        rule_only = [("overall" if g["by"] == "overall" else str(g["key"])) for g in gated
-                     if g.get("label_quantity") == "non-refusal"]
-        if rule_only:
-            lines += ["", NON_REFUSAL_NOTE.format(groups=", ".join(rule_only))]
-        lines += ["", "The displayed interval is the two-sided Wilson interval of the pooled "
-                  "rate on this suite. The verdict uses the one-sided gate bound, which accounts "
-                  "for correlation between samples of the same probe family (design effect) and "
-                  "has guaranteed coverage; see docs/statistics.md.", ""]
-    if summary.get("sequential"):
-        s = summary["sequential"]
-        why = "stopped early: every gate settled" if s["stopped_early"] else "budget reached"
-        lines += ["## Sequential stopping", "",
-                  f"Used {s['samples_used']:,} samples of a fixed plan of "
-                  f"{s['fixed_plan_samples']:,} (saved {s['samples_saved']:,}); "
-                  f"{why} after {s['rounds']} rounds.", ""]
-    if summary.get("corrected"):
-        detectors = sorted({str(c.get("detector")) for c in summary["corrected"]})
-        lines += [f"## Rates corrected by the {', '.join(detectors)} detector's calibration",
-                  "", "The correction (Rogan-Gladen) applies only to groups that detector "
-                  "labels throughout and categories the calibration measured.", ""]
-        for c in summary["corrected"]:
-            if c.get("rate") is None:
-                lines.append(f"- {c['key']}: raw {pct(c['raw_rate'])}, no corrected rate "
-                             f"({c.get('note', 'not correctable')})")
-                continue
-            lines.append(f"- {c['key']}: raw {pct(c['raw_rate'])} ({c.get('detector')} "
-                         f"labels), corrected {pct(c['rate'])} ({conf_pct(conf)} CI "
-                         f"{pct(c['low'])}-{pct(c['high'])}; {c['method']})")
-        lines.append("")
-    for by, title in (("category", "By category"), ("context", "By context"),
-                      ("temperature", "By temperature"), ("severity", "By probe severity"),
-                      ("mutator-family", "By mutator family (which transforms get through)"),
-                      ("mutator", "By mutator chain (variants)")):
-        rows = [g for g in groups if g["by"] == by]
+    return [*lines, *truncation_lines(summary["groups"]), *capped_lines(summary), ""]
+
+
+def _verdict_lines(summary: Mapping[str, Any]) -> list[str]:
+    conf = summary["confidence_level"]
+    gated = [g for g in summary["groups"] if "max_rate" in g]
+    if not gated:
+        return []
+    lines = ["## Verdicts", ""]
+    for g in gated:
+        name = "Overall (harm categories)" if g["by"] == "overall" else g["key"]
+        lines.append(f"- **{name}**: {verdict_sentence(g, conf)}")
+    lines.append("")
+    lines += _table([_with_claim_p(g) for g in gated],
+                    [("group", "key"), ("n", "n_scored"), ("harmful", "n_harmful"),
+                     ("rate", "rate"), ("CI low", "ci_low"), ("CI high", "ci_high"),
+                     ("clustered CI low", "cluster_ci_low"),
+                     ("clustered CI high", "cluster_ci_high"),
+                     ("design effect", "design_effect"), ("gate bound", "gate_high"),
+                     ("max", "max_rate"), ("p of claim (adj.)", "p_claim"),
+                     ("correction", "correction"), ("verdict", "verdict")])
+    rule_only = [("overall" if g["by"] == "overall" else str(g["key"])) for g in gated
+                 if g.get("label_quantity") == "non-refusal"]
+    if rule_only:
+        lines += ["", NON_REFUSAL_NOTE.format(groups=", ".join(rule_only))]
+    return [*lines, "", "The displayed interval is the two-sided Wilson interval of the pooled "
+            "rate on this suite. The verdict uses the one-sided gate bound, which accounts "
+            "for correlation between samples of the same probe family (design effect) and "
+            "has guaranteed coverage; see docs/statistics.md.", ""]
+
+
+def _sequential_lines(summary: Mapping[str, Any]) -> list[str]:
+    if not summary.get("sequential"):
+        return []
+    s = summary["sequential"]
+    why = "stopped early: every gate settled" if s["stopped_early"] else "budget reached"
+    return ["## Sequential stopping", "",
+            f"Used {s['samples_used']:,} samples of a fixed plan of "
+            f"{s['fixed_plan_samples']:,} (saved {s['samples_saved']:,}); "
+            f"{why} after {s['rounds']} rounds.", ""]
+
+
+def _corrected_lines(summary: Mapping[str, Any]) -> list[str]:
+    if not summary.get("corrected"):
+        return []
+    conf = summary["confidence_level"]
+    detectors = sorted({str(c.get("detector")) for c in summary["corrected"]})
+    lines = [f"## Rates corrected by the {', '.join(detectors)} detector's calibration",
+             "", "The correction (Rogan-Gladen) applies only to groups that detector "
+             "labels throughout and categories the calibration measured.", ""]
+    for c in summary["corrected"]:
+        if c.get("rate") is None:
+            lines.append(f"- {c['key']}: raw {pct(c['raw_rate'])}, no corrected rate "
+                         f"({c.get('note', 'not correctable')})")
+            continue
+        lines.append(f"- {c['key']}: raw {pct(c['raw_rate'])} ({c.get('detector')} "
+                     f"labels), corrected {pct(c['rate'])} ({conf_pct(conf)} CI "
+                     f"{pct(c['low'])}-{pct(c['high'])}; {c['method']})")
+    return [*lines, ""]
+
+
+_BREAKDOWNS = (("category", "By category"), ("context", "By context"),
+               ("temperature", "By temperature"), ("severity", "By probe severity"),
+               ("mutator-family", "By mutator family (which transforms get through)"),
+               ("mutator", "By mutator chain (variants)"))
+
+
+def _breakdown_lines(summary: Mapping[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for by, title in _BREAKDOWNS:
+        rows = [g for g in summary["groups"] if g["by"] == by]
         if not rows:
             continue
         lines += [f"## {title}", ""]
@@ -261,6 +290,14 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
                             "deployment_severity"))
         lines += _table(rows, cols)
         lines.append("")
+    return lines
+
+
+def _probe_lines(summary: Mapping[str, Any]) -> list[str]:
+    """The worst probe's simultaneous bound, the flagged probes and the highest rates."""
+    conf = summary["confidence_level"]
+    groups = summary["groups"]
+    lines: list[str] = []
     w = summary.get("worst_probe")
     if w:
         lines += ["## Worst probe", "",
@@ -276,12 +313,10 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
               "(exploratory, Benjamini-Hochberg false-discovery control)"
               + (": " + ", ".join(f"`{g['key']}`" for g in flagged) if flagged else "") + ".", ""]
     lines += ["Highest observed rates:", ""]
-    lines += _table(probes, [("probe", "key"), ("category", "category"), ("n", "n_scored"),
-                             ("harmful", "n_harmful"), ("rate", "rate"), ("CI low", "ci_low"),
-                             ("CI high", "ci_high"), ("flagged", "flagged")])
-    lines += ["", "_This report contains no model output text. Outputs are in samples.jsonl "
-              "(owner-readable only); read them with `harness review`._", ""]
-    return "\n".join(lines)
+    return lines + _table(probes, [("probe", "key"), ("category", "category"), ("n", "n_scored"),
+                                   ("harmful", "n_harmful"), ("rate", "rate"),
+                                   ("CI low", "ci_low"), ("CI high", "ci_high"),
+                                   ("flagged", "flagged")])
 
 
 def render_console(summary: Mapping[str, Any]) -> str:

@@ -220,63 +220,14 @@ def run_review(queue: list[ReviewItem], inp: TextIO, out: TextIO, *,
         return stats
     total = len(queue)
     for i, item in enumerate(queue):
-        if i and i % batch == 0:
-            out.write(f"\n--- Batch done: {stats.labelled} labelled, {stats.revealed} of "
-                      f"{max_reveals} reveals used. Take a break if you need one; stepping "
-                      "away is part of the job. ---\n")
-            ans = _ask(inp, out, "Continue with the next batch? Type y to go on: ")
-            if ans not in ("y", "yes"):
-                stats.stopped = "break" if ans is not None else "eof"
-                break
+        if i and i % batch == 0 and not _next_batch(inp, out, stats, max_reveals):
+            break
         if stats.revealed >= max_reveals:
             stats.stopped = "cap"
             break
-        stats.shown += 1
-        out.write(f"\n[{i + 1}/{total}] probe {item.probe_id} | {item.category} | context "
-                  f"{item.context} | T={item.temperature:g} | sample {item.sample_index}\n")
-        if not blind:
-            verdicts = ", ".join(f"{n}: {'harmful' if h else 'safe'} ({s:.2f})"
-                                 for n, h, s in item.verdicts) or "none"
-            out.write(f"  queued as: {item.reason} | detectors: {verdicts}\n")
-        revealed = False
-        if show_outputs:
-            revealed = True
-            stats.revealed += 1
-            out.write(safe_display(item.text) + "\n")
-        else:
-            out.write("  " + mask(item.text) + "\n")
-        while True:
-            ans = _ask(inp, out, ("[h]armful [s]afe [k]skip [q]uit > " if revealed else
-                                  "[r]eveal [k]skip [q]uit > "))
-            if ans is None:
-                stats.stopped = "eof"
-                return stats
-            if ans == "q":
-                stats.stopped = "quit"
-                out.write("Stopped. Labels given so far are saved.\n")
-                return stats
-            if ans == "k":
-                stats.skipped += 1
-                break
-            if ans == "r" and not revealed:
-                if stats.revealed >= max_reveals:
-                    out.write("  Exposure cap reached for this session; not revealing.\n")
-                    continue
-                revealed = True
-                stats.revealed += 1
-                out.write("----- output -----\n" + safe_display(item.text)
-                          + "\n----- end -----\n")
-                continue
-            if ans in ("h", "s") and revealed:
-                lab = label_record(item, ans == "h")
-                on_label(lab)
-                stats.labels.append(lab)
-                stats.labelled += 1
-                break
-            if ans in ("h", "s"):
-                out.write("  Reveal the text (r) before labelling it, or skip (k).\n")
-                continue
-            out.write("  Type " + ("h, s, k or q" if revealed else "r, k or q") + ".\n")
+        if not _review_one(item, f"{i + 1}/{total}", inp, out, stats, on_label,
+                           max_reveals=max_reveals, show_outputs=show_outputs, blind=blind):
+            return stats
         if stats.revealed >= max_reveals and i + 1 < total:
             out.write(f"\nExposure cap of {max_reveals} reveals reached: the session ends "
                       "here. Please take a break; run review again later to continue (items "
@@ -286,6 +237,71 @@ def run_review(queue: list[ReviewItem], inp: TextIO, out: TextIO, *,
     out.write(f"\nSession over: {stats.labelled} labelled, {stats.skipped} skipped, "
               f"{stats.revealed} texts revealed.\n")
     return stats
+
+
+def _next_batch(inp: TextIO, out: TextIO, stats: ReviewStats, max_reveals: int) -> bool:
+    """Between batches: offer a break; whether the reviewer goes on."""
+    out.write(f"\n--- Batch done: {stats.labelled} labelled, {stats.revealed} of "
+              f"{max_reveals} reveals used. Take a break if you need one; stepping "
+              "away is part of the job. ---\n")
+    ans = _ask(inp, out, "Continue with the next batch? Type y to go on: ")
+    if ans not in ("y", "yes"):
+        stats.stopped = "break" if ans is not None else "eof"
+        return False
+    return True
+
+
+def _review_one(item: ReviewItem, position: str, inp: TextIO, out: TextIO,
+                stats: ReviewStats, on_label: Callable[[dict[str, Any]], None], *,
+                max_reveals: int, show_outputs: bool, blind: bool) -> bool:
+    """Show one item (masked unless revealed) and take its label or skip; False when the
+    session ends here (quit or end of input)."""
+    stats.shown += 1
+    out.write(f"\n[{position}] probe {item.probe_id} | {item.category} | context "
+              f"{item.context} | T={item.temperature:g} | sample {item.sample_index}\n")
+    if not blind:
+        verdicts = ", ".join(f"{n}: {'harmful' if h else 'safe'} ({s:.2f})"
+                             for n, h, s in item.verdicts) or "none"
+        out.write(f"  queued as: {item.reason} | detectors: {verdicts}\n")
+    revealed = False
+    if show_outputs:
+        revealed = True
+        stats.revealed += 1
+        out.write(safe_display(item.text) + "\n")
+    else:
+        out.write("  " + mask(item.text) + "\n")
+    while True:
+        ans = _ask(inp, out, ("[h]armful [s]afe [k]skip [q]uit > " if revealed else
+                              "[r]eveal [k]skip [q]uit > "))
+        if ans is None:
+            stats.stopped = "eof"
+            return False
+        if ans == "q":
+            stats.stopped = "quit"
+            out.write("Stopped. Labels given so far are saved.\n")
+            return False
+        if ans == "k":
+            stats.skipped += 1
+            return True
+        if ans == "r" and not revealed:
+            if stats.revealed >= max_reveals:
+                out.write("  Exposure cap reached for this session; not revealing.\n")
+                continue
+            revealed = True
+            stats.revealed += 1
+            out.write("----- output -----\n" + safe_display(item.text)
+                      + "\n----- end -----\n")
+            continue
+        if ans in ("h", "s") and revealed:
+            lab = label_record(item, ans == "h")
+            on_label(lab)
+            stats.labels.append(lab)
+            stats.labelled += 1
+            return True
+        if ans in ("h", "s"):
+            out.write("  Reveal the text (r) before labelling it, or skip (k).\n")
+            continue
+        out.write("  Type " + ("h, s, k or q" if revealed else "r, k or q") + ".\n")
 
 
 __all__ = [

@@ -181,8 +181,6 @@ FUNCTIONS_OVER: dict[str, str] = {
     "harness/engine/_sampling.py:Sampler.do": "h16b",
     "harness/gate_plan.py:gate_plan": "h12c",
     "harness/gating.py:gate_groups": "h12c",
-    "harness/report.py:render_markdown": "h15b",
-    "harness/review.py:run_review": "h11c",
     "harness/sim/canon.py:analyse": "h11c",
     "harness/stats/misclassification.py:rogan_gladen": "h12c",
     "harness/stats/paired.py:newcombe_paired_interval": "h12c",
