@@ -178,7 +178,6 @@ MODULES_OVER: dict[str, str] = {
     "harness/stats/sequential.py": "h12c",
 }
 FUNCTIONS_OVER: dict[str, str] = {
-    "harness/engine/_sampling.py:Sampler.do": "h16b",
     "harness/gate_plan.py:gate_plan": "h12c",
     "harness/gating.py:gate_groups": "h12c",
     "harness/sim/canon.py:analyse": "h11c",

@@ -155,9 +155,27 @@ class Sampler:
             await self.do(item)
 
     async def do(self, item: WorkItem) -> None:
-        cell = item.cell
+        """Ask the target for one work item's samples, label and store each answer."""
         request = work_request(self.suite, item)
-        seeds = request.sample_seeds
+        asked = await self._ask(item, request)
+        if asked is None:
+            return  # fatal: the run stops (self.fatal says why)
+        answers, error, latency = asked
+        detectors, combine = self.detectors_for(item.cell.probe)
+        now = utc_now()
+        for j in range(item.count):
+            rec = await self._record(item, j, request.sample_seeds[j], answers[j], error,
+                                     latency, detectors, combine, now)
+            d = rec.to_dict()
+            self.tally.add(d)
+            d = self.transform(d)
+            self.writer.add(d)
+        self.progress.advance(item.count)
+
+    async def _ask(self, item: WorkItem, request: CompletionRequest
+                   ) -> tuple[list[Completion | None], str | None, float] | None:
+        """(one answer or None per sample, the error of the missing ones, latency), or None
+        when the run must stop (`self.fatal` set: a bad key or model, or a dead endpoint)."""
         await self.pacer.wait()
         t0 = time.monotonic()
         answers: list[Completion | None] = [None] * item.count
@@ -166,7 +184,7 @@ class Sampler:
             got: Sequence[Completion | None] = await self.target.complete(request)
         except (TargetAuthError, TargetNotFoundError) as exc:
             self.fatal = exc
-            return
+            return None
         except PartialAnswerError as exc:
             # Some answers came, the rest failed: keep every answer that came.
             got, error = exc.completions, str(exc)
@@ -188,64 +206,60 @@ class Sampler:
                 self.fatal = TargetUnreachableError(
                     f"{error}\n(no request has succeeded after "
                     f"{self.consecutive_failures} attempts; partial results are kept)")
-                return
+                return None
         else:
             self.consecutive_failures = 0
             self.successes += 1
             self.pacer.observe(latency)
-        detectors, combine = self.detectors_for(cell.probe)
-        now = utc_now()
-        cap = self.suite.max_response_chars
-        for j in range(item.count):
-            index = item.start + j
-            comp = answers[j]
-            results: tuple[Any, ...] = ()
-            # An answer past the cap is cut before labelling and storage (a 10 MB answer
-            # would otherwise be labelled and written whole, 12 of them 126 MB); its length
-            # and hash stay the whole answer's, and the record says it was cut.
-            text = comp.text if comp is not None else None
-            capped = False
-            if text is not None and len(text) > cap:
-                text, capped = text[:cap], True
-            if comp is None or text is None:
-                outcome = "error"
-            elif comp.blocked:
-                outcome = "blocked"
-            else:
-                outcome, results = await label_sample(
-                    detectors, DetectionInput(text, cell.probe, cell.context, cell.messages,
-                                              comp.finish_reason), combine)  # type: ignore[arg-type]
+        return answers, error, latency
+
+    async def _record(self, item: WorkItem, j: int, seed: int, comp: Completion | None,
+                      error: str | None, latency: float, detectors: Sequence[Detector],
+                      combine: str, now: str) -> SampleRecord:
+        """The record of sample `j` of a work item: its answer labelled (or its outcome
+        blocked / error)."""
+        cell = item.cell
+        results: tuple[Any, ...] = ()
+        # An answer past the cap is cut before labelling and storage (a 10 MB answer
+        # would otherwise be labelled and written whole, 12 of them 126 MB); its length
+        # and hash stay the whole answer's, and the record says it was cut.
+        text = comp.text if comp is not None else None
+        capped = False
+        if text is not None and len(text) > self.suite.max_response_chars:
+            text, capped = text[:self.suite.max_response_chars], True
+        if comp is None or text is None:
+            outcome = "error"
+        elif comp.blocked:
+            outcome = "blocked"
+        else:
+            outcome, results = await label_sample(
+                detectors, DetectionInput(text, cell.probe, cell.context, cell.messages,
+                                          comp.finish_reason), combine)  # type: ignore[arg-type]
+        return SampleRecord(
+            run_id=self.run_id, probe_id=cell.probe.id, parent_id=cell.probe.parent_id,
+            family=cell.probe.family, mutators=cell.probe.mutators,
+            category=cell.probe.category, severity=cell.probe.severity,
+            context=cell.context.name, temperature=cell.temperature,
+            sample_index=item.start + j, seed=seed, messages=cell.messages,
+            response=text,
+            finish_reason=comp.finish_reason if comp is not None else None,
+            outcome=outcome,  # type: ignore[arg-type]
+            detectors=tuple(results),
+            latency_s=round(comp.latency_s if comp and comp.latency_s is not None
+                            else latency, 4),
+            tokens_in=comp.tokens_in if comp else None,
+            tokens_out=comp.tokens_out if comp else None,
+            model=comp.model if comp else None,
+            system_fingerprint=comp.system_fingerprint if comp else None,
             # A detector that failed is named in the record, not blamed on the target.
-            rec_error = error if comp is None else failed_detectors(results)
-            rec = SampleRecord(
-                run_id=self.run_id, probe_id=cell.probe.id, parent_id=cell.probe.parent_id,
-                family=cell.probe.family, mutators=cell.probe.mutators,
-                category=cell.probe.category, severity=cell.probe.severity,
-                context=cell.context.name, temperature=cell.temperature, sample_index=index,
-                seed=seeds[j], messages=cell.messages,
-                response=text,
-                finish_reason=comp.finish_reason if comp is not None else None,
-                outcome=outcome,  # type: ignore[arg-type]
-                detectors=tuple(results),
-                latency_s=round(comp.latency_s if comp and comp.latency_s is not None
-                                else latency, 4),
-                tokens_in=comp.tokens_in if comp else None,
-                tokens_out=comp.tokens_out if comp else None,
-                model=comp.model if comp else None,
-                system_fingerprint=comp.system_fingerprint if comp else None,
-                time=now, error=rec_error,
-                response_sha256=sha256_text(comp.text) if comp is not None else None,
-                response_chars=len(comp.text) if comp is not None else None,
-                seed_sent=comp.seed_sent if comp is not None else None,
-                attempt_s=(round(comp.attempt_s, 4) if comp is not None
-                           and comp.attempt_s is not None else None),
-                response_capped=capped,
-            )
-            d = rec.to_dict()
-            self.tally.add(d)
-            d = self.transform(d)
-            self.writer.add(d)
-        self.progress.advance(item.count)
+            time=now, error=error if comp is None else failed_detectors(results),
+            response_sha256=sha256_text(comp.text) if comp is not None else None,
+            response_chars=len(comp.text) if comp is not None else None,
+            seed_sent=comp.seed_sent if comp is not None else None,
+            attempt_s=(round(comp.attempt_s, 4) if comp is not None
+                       and comp.attempt_s is not None else None),
+            response_capped=capped,
+        )
 
 
 async def execute(suite: Suite, target: Target, items: Iterator[WorkItem], writer: SampleWriter,
