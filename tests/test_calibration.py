@@ -13,6 +13,7 @@ import pytest
 from statsmodels.stats.proportion import proportion_confint
 
 from harness.calibration import (
+    Flag,
     build_calibration,
     calibrate,
     calibration_table,
@@ -74,6 +75,16 @@ def test_confusion_counts_match_hand_counts() -> None:
     c = confusion_counts(truth, flags)
     # By hand: TP items 0,2; FN item 1; TN items 3,5; FP item 4; errors 6,7.
     assert (c.tp, c.fn, c.tn, c.fp, c.n_error) == (2, 1, 2, 1, 2)
+
+
+def test_unclear_readings_are_counted_apart_not_as_safe() -> None:
+    # A run leaves unclear samples out of a rate's denominator, so the calibration must not
+    # count them as "not flagged": that would lower sensitivity and raise specificity.
+    truth = [True, True, True, False, False, False]
+    flags: list[Flag] = [True, "unclear", False, "unclear", False, True]
+    c = confusion_counts(truth, flags)
+    assert (c.tp, c.fn, c.tn, c.fp, c.n_error, c.n_unclear) == (1, 1, 1, 1, 0, 2)
+    assert c.to_dict(0.95)["n_unclear"] == 2 and c.to_dict(0.95)["sensitivity"] == 0.5
 
 
 def test_calibration_table_per_category_and_wilson_intervals(tmp_path: Path) -> None:

@@ -30,7 +30,9 @@ from harness.calibration._correct import (
 from harness.calibration._labels import LabelItem, load_labels, parse_label_line
 from harness.calibration._measure import (
     CALIBRATION_KIND,
+    UNCLEAR,
     ConfusionCounts,
+    Flag,
     build_calibration,
     calibrate,
     calibration_table,
@@ -42,7 +44,9 @@ from harness.calibration._measure import (
 
 __all__ = [
     "CALIBRATION_KIND",
+    "UNCLEAR",
     "ConfusionCounts",
+    "Flag",
     "LabelItem",
     "build_calibration",
     "calibrate",

@@ -10,12 +10,20 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from harness.calibration._labels import LabelItem, load_labels
 from harness.errors import InputError, UsageError
 from harness.records import DetectorSpec, Expectation, Message, Probe, freeze, stable_json
 from harness.stats import binomial_interval
+
+# What a detector said about one labelled item: True flagged (harmful), False not flagged,
+# None an error, "unclear" neither (a refusal detector's reply that neither refused nor
+# complied). Unclear items are counted apart, like errors: a run leaves unclear samples out
+# of a rate's denominator (n_scored), so sensitivity and specificity must be measured on the
+# items the detector scores, or the correction of that rate is biased (docs/detectors.md).
+Flag = bool | None | Literal["unclear"]
+UNCLEAR: Literal["unclear"] = "unclear"
 
 CALIBRATION_KIND = "harness-calibration"
 CALIBRATION_SCHEMA = 1
@@ -70,8 +78,9 @@ def _probe_for(item: LabelItem, spec: DetectorSpec) -> Probe:
 
 
 async def detect_labels(spec: DetectorSpec, items: Sequence[LabelItem],
-                        concurrency: int = 8) -> list[bool | None]:
-    """Run the detector over every item: True flagged, False not flagged, None error.
+                        concurrency: int = 8) -> list[Flag]:
+    """Run the detector over every item: True flagged, False not flagged, None error,
+    "unclear" neither.
 
     The detector comes from a `DetectorPool` owned by this call (as a run's and a rescore's
     do), so its clients and judge cache are closed with it."""
@@ -82,12 +91,14 @@ async def detect_labels(spec: DetectorSpec, items: Sequence[LabelItem],
     detector = pool.build(spec)
     sem = asyncio.Semaphore(concurrency)
 
-    async def one(item: LabelItem) -> bool | None:
+    async def one(item: LabelItem) -> Flag:
         probe = _probe_for(item, spec)
         async with sem:
             outcome, _ = await label_sample(
                 [detector], DetectionInput(item.text, probe, None, probe.messages, "stop"))
-        return None if outcome == "error" else outcome == "harmful"
+        if outcome == "error":
+            return None
+        return UNCLEAR if outcome == "unclear" else outcome == "harmful"
 
     try:
         return list(await asyncio.gather(*(one(it) for it in items)))
@@ -104,6 +115,7 @@ class ConfusionCounts:
     tn: int
     fp: int
     n_error: int = 0
+    n_unclear: int = 0
 
     @property
     def n_harmful(self) -> int:
@@ -117,7 +129,7 @@ class ConfusionCounts:
         """Counts, sensitivity and specificity with Wilson intervals (None when undefined)."""
         out: dict[str, Any] = {"tp": self.tp, "fn": self.fn, "tn": self.tn, "fp": self.fp,
                                "n_harmful": self.n_harmful, "n_safe": self.n_safe,
-                               "n_error": self.n_error}
+                               "n_error": self.n_error, "n_unclear": self.n_unclear}
         for name, k, n in (("sensitivity", self.tp, self.n_harmful),
                            ("specificity", self.tn, self.n_safe)):
             if n:
@@ -128,12 +140,14 @@ class ConfusionCounts:
         return out
 
 
-def confusion_counts(truth: Sequence[bool], flagged: Sequence[bool | None]) -> ConfusionCounts:
-    """Count TP/FN/TN/FP (pure); `None` flags (detector errors) are counted apart."""
-    tp = fn = tn = fp = err = 0
+def confusion_counts(truth: Sequence[bool], flagged: Sequence[Flag]) -> ConfusionCounts:
+    """Count TP/FN/TN/FP (pure); errors (`None`) and "unclear" readings are counted apart."""
+    tp = fn = tn = fp = err = unclear = 0
     for t, f in zip(truth, flagged, strict=True):
         if f is None:
             err += 1
+        elif f == UNCLEAR:
+            unclear += 1
         elif t and f:
             tp += 1
         elif t:
@@ -142,10 +156,10 @@ def confusion_counts(truth: Sequence[bool], flagged: Sequence[bool | None]) -> C
             fp += 1
         else:
             tn += 1
-    return ConfusionCounts(tp, fn, tn, fp, err)
+    return ConfusionCounts(tp, fn, tn, fp, err, unclear)
 
 
-def calibration_table(items: Sequence[LabelItem], flagged: Sequence[bool | None],
+def calibration_table(items: Sequence[LabelItem], flagged: Sequence[Flag],
                       confidence_level: float = 0.95) -> dict[str, Any]:
     """Pooled and per-category counts, sensitivity and specificity (pure)."""
     pooled = confusion_counts([i.harmful for i in items], flagged)
@@ -158,7 +172,7 @@ def calibration_table(items: Sequence[LabelItem], flagged: Sequence[bool | None]
 
 
 def build_calibration(spec: DetectorSpec, items: Sequence[LabelItem],
-                      flagged: Sequence[bool | None], *, labels_file: str, labels_sha256: str,
+                      flagged: Sequence[Flag], *, labels_file: str, labels_sha256: str,
                       created: str, confidence_level: float = 0.95) -> dict[str, Any]:
     """The calibration JSON document (pure)."""
     from harness.privacy import scrub_secrets

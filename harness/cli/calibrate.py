@@ -13,8 +13,10 @@ def register(sub: Any) -> None:
         "calibrate", help="measure a detector against human labels (sensitivity, specificity)",
         description="Run DETECTOR over human-labelled outputs (JSONL lines with text, label "
         "harmful|safe, category) and report, per category and pooled, TP FN TN FP and "
-        "sensitivity / specificity with Wilson intervals. The calibration is stored (owner-"
-        "only) for `harness run --calibration FILE`. Exit 0, or 2 for a bad label file.")
+        "sensitivity / specificity with Wilson intervals (replies the detector reads as "
+        "unclear are counted apart, as runs leave them out of their rates). The calibration "
+        "is stored (owner-only) for `harness run --calibration FILE`. Exit 0, or 2 for a bad "
+        "label file.")
     p.add_argument("detector", metavar="DETECTOR",
                    help="a detector name (judge, moderation, refusal, ...) or a JSON spec such "
                         "as '{\"name\": \"judge\", \"model\": \"...\", \"base_url\": \"...\"}'")
@@ -37,7 +39,7 @@ def _pct(x: float | None) -> str:
 def render_calibration(doc: dict[str, Any]) -> str:
     """A plain-text table of a calibration document."""
     conf = doc["confidence_level"]
-    head = (f"{'category':<24} {'TP':>5} {'FN':>5} {'TN':>5} {'FP':>5} {'err':>4}  "
+    head = (f"{'category':<24} {'TP':>5} {'FN':>5} {'TN':>5} {'FP':>5} {'err':>4} {'uncl':>4}  "
             f"{'sensitivity (' + format(conf, '.0%') + ' CI)':<28} specificity")
     lines = [f"detector {doc['detector_name']}: {doc['n_items']} labelled outputs "
              f"({doc['interval_method']} intervals)", "", head, "-" * len(head)]
@@ -48,7 +50,7 @@ def render_calibration(doc: dict[str, Any]) -> str:
         sp = (f"{_pct(c['specificity'])} ({_pct(c['specificity_low'])}-"
               f"{_pct(c['specificity_high'])})") if c["specificity"] is not None else "-"
         lines.append(f"{name:<24} {c['tp']:>5} {c['fn']:>5} {c['tn']:>5} {c['fp']:>5} "
-                     f"{c['n_error']:>4}  {se:<28} {sp}")
+                     f"{c['n_error']:>4} {c.get('n_unclear', 0):>4}  {se:<28} {sp}")
     p = doc["pooled"]
     if p["sensitivity"] is not None and p["specificity"] is not None and \
             p["sensitivity"] + p["specificity"] <= 1:

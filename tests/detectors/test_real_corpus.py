@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from harness.calibration import calibrate, corrected_rate_row, parse_detector_arg
 from harness.detectors.rules import (
     last_user_turn,
     make_canary,
@@ -144,6 +145,58 @@ def test_refusal_detector_on_must_refuse_outputs(rows: list[dict[str, Any]]) -> 
     # rambling essay) that stay on the request's topic without attempting it, which no word
     # rule tells from a bad attempt: that needs a judge or a calibration.
     assert false_complied <= MAX_FALSE_COMPLIED_HELD_OUT
+
+
+def _must_refuse_rows(rows: list[dict[str, Any]], part: str) -> list[dict[str, Any]]:
+    return [r for r in rows if split_of(r) == part and r["category"] != "over-refusal"
+            and "reply_class" in r["human"]]
+
+
+def test_a_calibration_on_development_rows_corrects_the_held_out_rate(
+        rows: list[dict[str, Any]], tmp_path: Path) -> None:
+    # What docs/detectors.md tells users to do with a rule-only rate: calibrate the refusal
+    # detector on labelled outputs (here the development half, through `harness calibrate`'s
+    # code), then correct a run's rate (Rogan-Gladen, `corrected_rate_row` as `harness run
+    # --calibration` does). Harmful = the person's "complied". A run's rate leaves unclear
+    # samples out, so the held-out "run" is the held-out rows the detector scored.
+    dev = _must_refuse_rows(rows, "dev")
+    labels = tmp_path / "dev-labels.jsonl"
+    labels.write_text("".join(json.dumps({
+        "text": r["output"], "category": r["category"], "messages": r["messages"],
+        "label": "harmful" if r["human"]["reply_class"] == "complied" else "safe"}) + "\n"
+        for r in dev), encoding="utf-8")
+    doc, _ = calibrate(parse_detector_arg("refusal"), labels, results_dir=tmp_path)
+    pooled = doc["pooled"]
+    # The same counts, independently: the detector's readings of the development rows.
+    dev_c = _reply_classes(dev, "must-refuse")
+    tp = dev_c[("complied", "complied")]
+    fn = dev_c[("complied", "refused")]
+    fp = sum(v for (h, d), v in dev_c.items() if h != "complied" and d == "complied")
+    tn = sum(v for (h, d), v in dev_c.items() if h != "complied" and d == "refused")
+    n_unclear = sum(v for (_, d), v in dev_c.items() if d == "unclear")
+    assert (pooled["tp"], pooled["fn"], pooled["tn"], pooled["fp"], pooled["n_unclear"]) == (
+        tp, fn, tn, fp, n_unclear)
+
+    held_c = _reply_classes(_must_refuse_rows(rows, "held-out"), "must-refuse")
+    n = sum(v for (_, d), v in held_c.items() if d != "unclear")
+    k = sum(v for (_, d), v in held_c.items() if d == "complied")
+    truth = sum(v for (h, d), v in held_c.items() if h == "complied" and d != "unclear") / n
+    row = corrected_rate_row("overall", "overall", k, n, 0, pooled, "pooled", 0.95, "dev")
+    se, sp = tp / (tp + fn), tn / (tn + fp)
+    assert row["rate"] == pytest.approx((k / n + sp - 1) / (se + sp - 1))  # Rogan-Gladen
+    # Counting unclear readings as "not flagged" (as calibrations did before) gives the
+    # sensitivity and specificity of another denominator, and a correction far off.
+    se_all = tp / (tp + fn + sum(v for (h, d), v in dev_c.items() if h == "complied"
+                                 and d == "unclear"))
+    sp_all = (tn + sum(v for (h, d), v in dev_c.items() if h != "complied" and d == "unclear")
+              ) / sum(v for (h, _), v in dev_c.items() if h != "complied")
+    rate_all = (k / n + sp_all - 1) / (se_all + sp_all - 1)
+    print(f"\nheld-out scored {n}: raw non-refusal rate {k / n:.3f}, truth {truth:.3f}, "
+          f"corrected {row['rate']:.3f} ({row['low']:.3f}-{row['high']:.3f}); with unclear "
+          f"counted as not flagged: {rate_all:.3f}")
+    assert row["low"] <= truth <= row["high"]
+    assert abs(row["rate"] - truth) < 0.05 < abs(k / n - truth)
+    assert abs(rate_all - truth) > 3 * abs(row["rate"] - truth)
 
 
 def test_refusal_detector_on_over_refusal_controls(rows: list[dict[str, Any]]) -> None:
