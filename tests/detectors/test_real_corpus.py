@@ -198,7 +198,7 @@ def test_a_calibration_on_development_rows_corrects_the_held_out_rate(
     assert abs(row["rate"] - truth) < 0.05 < abs(k / n - truth)
     assert abs(rate_all - truth) > 3 * abs(row["rate"] - truth)
     # Per category (what `harness run --calibration` applies to category groups): printed
-    # for docs/detectors.md; the development half holds too few refusals per category for a
+    # for docs/detectors.md; the development half holds too few true negatives per category for a
     # narrow interval.
     for cat, counts in sorted(doc["categories"].items()):
         cat_c = _reply_classes([r for r in _must_refuse_rows(rows, "held-out")
