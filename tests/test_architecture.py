@@ -185,7 +185,6 @@ FUNCTIONS_OVER: dict[str, str] = {
     "harness/stats/paired.py:newcombe_paired_interval": "h12c",
     "harness/stats/paired.py:paired_difference": "h12c",
     "harness/stats/sequential.py:sequential_gate": "h12c",
-    "harness/watch/production.py:evaluate_signals": "h15b",
 }
 
 
