@@ -4,7 +4,8 @@ The imperative shell around the engine. It resolves settings, builds the target,
 run folder and manifest (`_manifest`), asks the engine to sample (`_sample`: in one pass, or
 in rounds for `--sequential`), then finishes (`_finish.finish_run`): analysis ->
 summary.json, report.md, manifest, exit code. `harness.rescore` re-labels stored outputs and
-ends in the same `finish_run`, as does `harness.merge`.
+ends in the same `finish_run`, as do `harness.merge` and `calibrate` (`_calibrate`: a
+detector over human-labelled outputs, a run that samples nothing).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from harness.errors import UsageError
+from harness.run._calibrate import CalibrationRun, calibrate, calibrate_run
 from harness.run._finish import (
     FINISH_MODULES,
     check_calibration,
@@ -49,8 +51,11 @@ from harness.targets.base import BatchTarget, Target
 
 __all__ = [
     "FINISH_MODULES",
+    "CalibrationRun",
     "RunOptions",
     "RunResult",
+    "calibrate",
+    "calibrate_run",
     "check_calibration",
     "finish_run",
     "parse_as_of",
