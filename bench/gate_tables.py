@@ -1,6 +1,7 @@
 """Print the gate tables of docs/statistics.md §9 from the real gate (Markdown).
 
-Usage: .venv/bin/python bench/gate_tables.py [--section coverage|fwer|efficiency|hint|plan|all]
+Usage: .venv/bin/python bench/gate_tables.py [--section coverage|fwer|efficiency|hint|plan|
+                                              requests|all]
                                              [--reps 400] [--seed 20261201] [--fast]
 
 Every number comes from `harness.gate_sim`, which calls the functions `harness run` calls
@@ -23,6 +24,7 @@ from harness.gate_sim import (
     gate_coverage,
     hint_settles,
     power_below,
+    request_coverage,
 )
 
 RATES = (0.001, 0.01, 0.05, 0.2)
@@ -114,11 +116,30 @@ def plan_table(rng: np.random.Generator, reps: int, fast: bool) -> str:
     return "\n".join(out)
 
 
+REQUEST_DESIGNS = ((tuple(np.linspace(0.02, 0.08, 8)), 6, 10), ((0.01, 0.05, 0.09), 20, 10),
+                   ((0.005,) * 30, 2, 50))
+REQUEST_ICCS = (0.0, 0.1, 0.4, 0.8)
+
+
+def request_table(rng: np.random.Generator, reps: int, fast: bool) -> str:
+    """The "this suite" bound when the choices of one request are dependent (§4)."""
+    out = ["| cells x requests x choices | mean rate | within-request icc | clustered on the "
+           "request % | choices as independent % | median design effect |",
+           "|---|---|---|---|---|---|"]
+    for rates, r, m in REQUEST_DESIGNS[:1] if fast else REQUEST_DESIGNS:
+        for icc in (0.0, 0.4) if fast else REQUEST_ICCS:
+            cov, naive, deff = request_coverage(rng, rates, r, m, icc, reps)
+            out.append(f"| {len(rates)} x {r} x {m} | {float(np.mean(rates)):g} | {icc:g} | "
+                       f"{100 * cov:.1f} | {100 * naive:.1f} | {deff:.2f} |")
+    return "\n".join(out)
+
+
 def main() -> None:
     """Print the requested tables."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--section", default="all",
-                    choices=["coverage", "fwer", "efficiency", "hint", "plan", "all"])
+                    choices=["coverage", "fwer", "efficiency", "hint", "plan", "requests",
+                             "all"])
     ap.add_argument("--reps", type=int, default=400)
     ap.add_argument("--seed", type=int, default=20261201)
     ap.add_argument("--fast", action="store_true")
@@ -140,6 +161,10 @@ def main() -> None:
     if s in ("plan", "all"):
         print("#### `harness plan`: promised vs reached power\n")
         print(plan_table(rng, args.reps, args.fast), "\n")
+    if s in ("requests", "all"):
+        print("#### \"This suite\" bound with dependent choices of one request, one-sided "
+              f"95% coverage, {args.reps} runs per row\n")
+        print(request_table(rng, args.reps, args.fast), "\n")
 
 
 if __name__ == "__main__":

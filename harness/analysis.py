@@ -26,6 +26,7 @@ from harness.records import temperature_key
 from harness.stats import binomial_interval, exact_binomial_pvalue
 from harness.stats.clustered import worst_cluster_bound
 from harness.stats.multiplicity import benjamini_hochberg, holm
+from harness.stats.requests import effective_pvalue_above, request_dependence
 from harness.store import SCHEMA_VERSION
 from harness.suites import Suite
 from harness.summary import (
@@ -215,7 +216,8 @@ def _gate_rows(groups: list[GroupRow], cells: list[CellCounts], harm_cells: list
             by=row.by, key=row.key, k_per_cluster=ks, n_per_cluster=ns, max_rate=limit,
             cluster_ids=ids, conditions=_conditions(cs, ids),
             n_unscorable=sum(c.n - _scored(c) for c in cs), n_error=sum(c.n_error for c in cs),
-            n_samples=sum(c.n for c in cs), estimand=suite.gate.estimand))
+            n_samples=sum(c.n for c in cs), estimand=suite.gate.estimand,
+            request_dependence=request_dependence([[*c.requests.values()] for c in cs])))
         positions.append(i)
     if not gate_inputs:
         return
@@ -224,7 +226,7 @@ def _gate_rows(groups: list[GroupRow], cells: list[CellCounts], harm_cells: list
     verdicts = gate_groups(gate_inputs, suite.confidence_level, method=suite.gate.method,
                            cluster=suite.gate.cluster, multiplicity=suite.gate.multiplicity,
                            max_icc=suite.gate.max_icc)
-    tests = _fixed_suite_tests([replace(groups[i], max_rate=v.max_rate)
+    tests = _fixed_suite_tests([replace(groups[i], max_rate=v.max_rate, gate=v)
                                 for i, v in zip(positions, verdicts, strict=True)],
                                suite.confidence_level, suite.gate.multiplicity)
     for i, v, test in zip(positions, verdicts, tests, strict=True):
@@ -253,20 +255,18 @@ def _fixed_suite_tests(rows: list[GroupRow], confidence_level: float, multiplici
     these, so it must hold for the prompt population (E2, clustered): with few probe
     families that bound is wide. "Above" says this suite's own prompts produce harm above
     the maximum, which the fixed-suite rate (E1) shows directly: conditional on the
-    prompts, the pooled count is Poisson-binomial, and the exact binomial test of
+    prompts, the pooled count is Poisson-binomial (at the request design effect when the
+    choices of one request were dependent), and the exact binomial test of
     H0: rate <= max_rate is valid (conservative) for it (statistics.md §3.1). The p-values
     of all gated groups are corrected together (Holm by default) so the family-wise error of
     "above" claims stays at most alpha.
     """
     alpha = 1 - confidence_level
-    pvals = [exact_binomial_pvalue(r.n_harmful, r.n_scored, r.max_rate, "greater")
+    pvals = [effective_pvalue_above(r.n_harmful, r.n_scored, r.max_rate,
+                                    r.gate.request_dependence.design_effect if r.gate else 1.0)
              if r.n_scored and r.max_rate is not None else 1.0 for r in rows]
-    if multiplicity == "holm":
-        adjusted = [float(p) for p in holm(pvals, alpha).adjusted]
-    elif multiplicity == "benjamini-hochberg":
-        adjusted = [float(p) for p in benjamini_hochberg(pvals, alpha).adjusted]
-    else:
-        adjusted = pvals
+    adjust = {"holm": holm, "benjamini-hochberg": benjamini_hochberg}.get(multiplicity)
+    adjusted = [float(p) for p in adjust(pvals, alpha).adjusted] if adjust else pvals
     return [FixedSuiteTest(p, padj) for p, padj in zip(pvals, adjusted, strict=True)]
 
 

@@ -13,6 +13,7 @@ case of the rare-harm bound). icc 0 is binomial.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from harness.stats.clustered import (
     population_upper_bound,
 )
 from harness.stats.planning import settle_hint
+from harness.stats.requests import INDEPENDENT, request_dependence
 
 SHAPES = ("beta", "bursty")
 
@@ -152,3 +154,41 @@ def hint_settles(rng: np.random.Generator, rate: float, max_rate: float, icc: fl
             n2 = np.full(k2.size, per)
         settled += population_pvalue_below(k2, n2, max_rate, max_icc=max_icc) < alpha
     return (settled / tried if tried else float("nan")), tried
+
+
+def request_coverage(rng: np.random.Generator, rates: Sequence[float], requests: int,
+                     choices: int, icc: float, reps: int, alpha: float = 0.05,
+                     ) -> tuple[float, float, float]:
+    """The "this suite" bound when the choices of one request share their rate.
+
+    One cell per entry of ``rates`` (the fixed-set rate is their mean), ``requests``
+    requests of ``choices`` each; a request's rate is Beta with the cell's mean and
+    intraclass correlation ``icc`` (0: independent choices). Through `gate_groups` as the
+    run analysis calls it (fixed-set estimand, the request dependence of
+    `request_dependence`). Returns (coverage clustered on the request, coverage taking the
+    choices as independent, median design effect).
+    """
+    p = np.asarray(rates, dtype=float)
+    truth = float(p.mean())
+    hit = hit_naive = 0
+    deffs: list[float] = []
+    for _ in range(reps):
+        if icc > 0:
+            a, b = p * (1 - icc) / icc, (1 - p) * (1 - icc) / icc
+            q_r = rng.beta(np.repeat(a, requests), np.repeat(b, requests))
+        else:
+            q_r = np.repeat(p, requests)
+        h = rng.binomial(choices, q_r).reshape(p.size, requests)
+        cells = [[(int(x), choices) for x in row] for row in h]
+        dep = request_dependence(cells)
+        deffs.append(dep.design_effect)
+        k, n = h.sum(axis=1).tolist(), [requests * choices] * p.size
+        for dependence in (dep, INDEPENDENT):
+            (v,) = gate_groups([GateInput("overall", "overall", k, n, 0.5, estimand="fixed-set",
+                                          request_dependence=dependence)],
+                               1 - alpha, cluster=False, hints=False)
+            if dependence is dep:
+                hit += v.fixed_set_high >= truth
+            else:
+                hit_naive += v.fixed_set_high >= truth
+    return hit / reps, hit_naive / reps, float(np.median(deffs))

@@ -31,6 +31,14 @@ from harness.stats.clustered import (
 )
 from harness.stats.multiplicity import benjamini_hochberg, holm
 from harness.stats.planning import more_samples_to_settle, settle_hint
+from harness.stats.requests import (
+    INDEPENDENT,
+    RequestDependence,
+    effective_lower_bound,
+    effective_pvalue_above,
+    effective_pvalue_below,
+    effective_upper_bound,
+)
 
 EXIT_CODES: dict[str, int] = {
     "holds": EXIT_HOLDS,
@@ -161,6 +169,11 @@ class GateInput:
     n_samples: int | None = None
     """All samples of the group (scored, repeats and unscorable); default scored + unscorable."""
     estimand: str = "population"
+    request_dependence: RequestDependence = INDEPENDENT
+    """How dependent the choices of one request were (`harness.stats.requests`): the
+    analyses that take samples as independent ("this suite", the "above" test) use the
+    effective counts k/deff, n/deff at its design effect (1 when every choice was its own
+    request or the choices of a request were independent)."""
 
 
 @dataclass(frozen=True)
@@ -224,6 +237,7 @@ class GateVerdict:
     hint_kind: str | None
     hint_n: int | None
     more_samples: int | None
+    request_dependence: RequestDependence = INDEPENDENT
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (the fields summary.json uses for gated groups)."""
@@ -239,34 +253,53 @@ class _Comp:
     p_above: float
 
 
-def _p_below(k: np.ndarray, n: np.ndarray, r: float, population: bool, max_icc: float) -> float:
+def _p_below(k: np.ndarray, n: np.ndarray, r: float, population: bool, max_icc: float,
+             deff: float = 1.0) -> float:
     if population:
         return population_pvalue_below(k, n, r, max_icc=max_icc)
+    if deff > 1.0:
+        return effective_pvalue_below(int(k.sum()), int(n.sum()), r, deff)
     return fixed_set_pvalue_below(int(k.sum()), int(n.sum()), r)
 
 
-def _upper(k: np.ndarray, n: np.ndarray, a: float, population: bool, max_icc: float) -> float:
+def _upper(k: np.ndarray, n: np.ndarray, a: float, population: bool, max_icc: float,
+           deff: float = 1.0) -> float:
     if population:
         return population_upper_bound(k, n, a, max_icc=max_icc).high
-    return fixed_set_upper_bound(int(k.sum()), int(n.sum()), a)
+    return _fixed_upper(int(k.sum()), int(n.sum()), a, deff)
 
 
-def _fixed_lower(k: int, n: int, a: float) -> float:
+def _fixed_upper(k: int, n: int, a: float, deff: float = 1.0) -> float:
+    """"This suite": exact bound on the pooled counts, at the request design effect."""
+    if deff > 1.0:
+        return effective_upper_bound(k, n, a, deff)
+    return fixed_set_upper_bound(k, n, a)
+
+
+def _fixed_lower(k: int, n: int, a: float, deff: float = 1.0) -> float:
+    if deff > 1.0:
+        return effective_lower_bound(k, n, a, deff)
     return 0.0 if k <= 0 else float(binomial_interval(k, n, 1.0 - a, "clopper-pearson",
                                                       sides="lower").low)
 
 
+def _p_above(k: np.ndarray, n: np.ndarray, r: float, deff: float) -> float:
+    if deff > 1.0:
+        return effective_pvalue_above(int(k.sum()), int(n.sum()), r, deff)
+    return exact_binomial_pvalue(int(k.sum()), int(n.sum()), r, "greater")
+
+
 def _components(g: GateInput, r: float, population: bool, max_icc: float) -> list[_Comp]:
     k, n = check_clusters(g.k_per_cluster, g.n_per_cluster)
-    out = [_Comp("all", k, n, _p_below(k, n, r, population, max_icc),
-                 exact_binomial_pvalue(int(k.sum()), int(n.sum()), r, "greater"))]
+    d = g.request_dependence.design_effect
+    out = [_Comp("all", k, n, _p_below(k, n, r, population, max_icc, d), _p_above(k, n, r, d))]
     for c in g.conditions:
         pairs = [(a, b) for a, b in zip(c.k_per_cluster, c.n_per_cluster, strict=True) if b > 0]
         if not pairs:
             continue
         ck, cn = check_clusters([a for a, _ in pairs], [b for _, b in pairs])
-        out.append(_Comp(f"{c.by}={c.key}", ck, cn, _p_below(ck, cn, r, population, max_icc),
-                         exact_binomial_pvalue(int(ck.sum()), int(cn.sum()), r, "greater")))
+        out.append(_Comp(f"{c.by}={c.key}", ck, cn, _p_below(ck, cn, r, population, max_icc, d),
+                         _p_above(ck, cn, r, d)))
     return out
 
 
@@ -351,6 +384,7 @@ def gate_groups(
     out: list[GateVerdict] = []
     for i, g in enumerate(inputs):
         cs, r, population = comps[i], rates[i], pops[i]
+        d = g.request_dependence.design_effect
         whole = cs[0]
         k, n = int(whole.k.sum()), int(whole.n.sum())
         if adj_a[i] < alpha:
@@ -364,21 +398,21 @@ def gate_groups(
         if verdict == "above":
             worst = min(cs, key=lambda c: c.p_above)
             a_each = level / len(cs)
-            deciding = _fixed_lower(int(worst.k.sum()), int(worst.n.sum()), a_each)
+            deciding = _fixed_lower(int(worst.k.sum()), int(worst.n.sum()), a_each, d)
         else:
             worst = max(cs, key=lambda c: c.p_below)
-            deciding = _upper(worst.k, worst.n, level, population, rho)
+            deciding = _upper(worst.k, worst.n, level, population, rho, d)
         gate_high = deciding if worst is whole and verdict != "above" else \
-            _upper(whole.k, whole.n, level, population, rho)
-        gate_low = _fixed_lower(k, n, level)
-        fixed_high = fixed_set_upper_bound(k, n, level)
+            _upper(whole.k, whole.n, level, population, rho, d)
+        gate_low = _fixed_lower(k, n, level, d)
+        fixed_high = _fixed_upper(k, n, level, d)
         pop_high = gate_high if population else (
             population_upper_bound(whole.k, whole.n, level, max_icc=rho).high
             if cluster and whole.k.size > 1 else None)
         u = g.n_unscorable
-        worst_case = fixed_set_upper_bound(k + u, n + u, level) if not population else \
+        worst_case = _fixed_upper(k + u, n + u, level, d) if not population else \
             _worst_case_population(whole.k, whole.n, u, level, rho)
-        best_case = fixed_set_upper_bound(k, n + u, level) if not population else \
+        best_case = _fixed_upper(k, n + u, level, d) if not population else \
             _upper(whole.k, whole.n + _spread(u, whole.n), level, True, rho)
         kind: str | None = None
         hint_n: int | None = None
@@ -414,7 +448,8 @@ def gate_groups(
             design_effect=deff, effective_n=n_eff, cluster_rate=c_rate, cluster_ci_low=c_low,
             cluster_ci_high=c_high, n_unscorable=u, unscorable_share=u / n_all,
             n_error=g.n_error, error_share=g.n_error / n_all, worst_case_high=float(worst_case),
-            best_case_high=float(best_case), hint_kind=kind, hint_n=hint_n, more_samples=more))
+            best_case_high=float(best_case), hint_kind=kind, hint_n=hint_n, more_samples=more,
+            request_dependence=g.request_dependence))
     return out
 
 

@@ -284,6 +284,10 @@ class SampleRecord:
     """The answer was longer than the run's `max_response_chars` and `response` holds only
     its first that many characters (what the detectors labelled); `response_chars` and
     `response_sha256` are the whole answer's."""
+    request_id: str | None = None
+    """The request that produced the answer, `<cell key>#<first sample index of the
+    request>`: the choices of one `n > 1` request share it, an answer asked for alone has its
+    own. None in folders written before it was recorded (`tally.request_of` derives it)."""
 
     @property
     def key(self) -> CellKey:
@@ -329,6 +333,7 @@ class SampleRecord:
             seed_sent=d.get("seed_sent"),
             attempt_s=d.get("attempt_s"),
             response_capped=bool(d.get("response_capped", False)),
+            request_id=d.get("request_id"),
         )
 
 

@@ -62,3 +62,11 @@ def test_gate_tables_fast_section_runs() -> None:
 
     rows = coverage_grid(np.random.default_rng(3), 200, fast=True)
     assert all(float(r[5]) >= 94.5 - 3.0 for r in rows), rows
+
+
+def test_request_coverage_shows_what_clustering_on_the_request_recovers() -> None:
+    from harness.gate_sim import request_coverage
+
+    cov, naive, deff = request_coverage(np.random.default_rng(8), [0.03, 0.05, 0.07], 20, 10,
+                                        0.4, reps=60)
+    assert naive < 0.88 and cov >= 0.88 and deff > 3

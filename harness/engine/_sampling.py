@@ -106,6 +106,17 @@ def batch_items(suite: Suite, items: Iterable[WorkItem],
     return out
 
 
+def request_start(item: WorkItem, j: int, comp: Completion | None,
+                  seeds: Sequence[int]) -> int:
+    """The first sample index of the request that answered sample `j` of `item`: the item's
+    start when its choices came in one request (or nothing says otherwise), the sample's own
+    index when the target asked for it alone (its answer carries its own seed, e.g. after an
+    endpoint refused `n`)."""
+    if comp is not None and comp.seed_sent is not None and j > 0 and comp.seed_sent != seeds[0]:
+        return item.start + j
+    return item.start
+
+
 class Sampler:
     """The state of one sampling pass while its workers sample; after it, `fatal` says why it
     stopped early (None: the plan was done)."""
@@ -194,6 +205,7 @@ class Sampler:
             self.successes += 1
             self.pacer.observe(latency)
         detectors, combine = self.detectors_for(cell.probe)
+        key = cell.key.as_str()
         now = utc_now()
         cap = self.suite.max_response_chars
         for j in range(item.count):
@@ -240,6 +252,7 @@ class Sampler:
                 attempt_s=(round(comp.attempt_s, 4) if comp is not None
                            and comp.attempt_s is not None else None),
                 response_capped=capped,
+                request_id=f"{key}#{request_start(item, j, comp, seeds)}",
             )
             d = rec.to_dict()
             self.tally.add(d)

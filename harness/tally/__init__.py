@@ -3,7 +3,7 @@ and reading them back from samples.jsonl fast: a typed reader (`_file`), the sid
 samples.tally.json that keeps the counts of a large file (`_side`), and the per-cell sample
 indices both share (`_state`)."""
 
-from harness.tally._counts import CellCounts, Tally, cell_key
+from harness.tally._counts import CellCounts, Tally, cell_key, request_of
 from harness.tally._file import MIN_CACHED_BYTES, count_samples, counting_fingerprint, tally_samples
 from harness.tally._side import side_file
 from harness.tally._state import CountedSamples, SampleIndices
@@ -16,6 +16,7 @@ __all__ = [
     "Tally",
     "cell_key",
     "count_samples",
+    "request_of",
     "counting_fingerprint",
     "side_file",
     "tally_samples",

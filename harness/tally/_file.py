@@ -38,7 +38,7 @@ import msgspec
 
 from harness.records import OUTCOMES, temperature_key
 from harness.store import atomic_write, iter_numbered_samples, record_shape_problem
-from harness.tally._counts import CellCounts, Tally, cell_key
+from harness.tally._counts import CellCounts, Tally, cell_key, request_of
 from harness.tally._side import encode_side, file_stat, resume_from_side, side_file
 from harness.tally._state import CountedSamples, Progress, SampleIndices
 
@@ -83,6 +83,7 @@ class _Record(msgspec.Struct):
     tokens_in: int | None = None
     tokens_out: int | None = None
     seed_sent: int | None = None
+    request_id: str | None = None
     finish_reason: str | None = None
     detectors: list[_Detector] | None = None
     response_capped: bool = False
@@ -108,7 +109,8 @@ def _as_dict(r: _Record) -> dict[str, Any]:
         "category": r.category, "severity": r.severity, "outcome": r.outcome,
         "response_sha256": r.response_sha256, "response_chars": r.response_chars,
         "tokens_in": r.tokens_in, "tokens_out": r.tokens_out, "seed": r.seed,
-        "seed_sent": r.seed_sent, "finish_reason": r.finish_reason,
+        "seed_sent": r.seed_sent, "request_id": r.request_id, "sample_index": r.sample_index,
+        "finish_reason": r.finish_reason,
         "response_capped": r.response_capped, "model": r.model,
         "system_fingerprint": r.system_fingerprint,
         "detectors": None if r.detectors is None else [
@@ -146,8 +148,8 @@ def counting_fingerprint() -> str:
             else:
                 h.update(repr(const).encode())
 
-    for func in (Tally.add, CellCounts.add, CellCounts.add_tokens, cell_key, temperature_key,
-                 _as_dict, _add, SampleIndices.add):
+    for func in (Tally.add, CellCounts.add, CellCounts.add_tokens, cell_key, request_of,
+                 temperature_key, _as_dict, _add, SampleIndices.add):
         feed(func.__code__)
     return h.hexdigest()[:32]
 
