@@ -110,9 +110,13 @@ def _per_probe(cells: list[CellCounts]) -> dict[str, tuple[int, int]]:
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
+ESTIMANDS = ("population", "fixed-set")
+
+
 def compare_group(key: str, base: list[CellCounts], cand: list[CellCounts], margin: float,
-                  confidence_level: float) -> GroupComparison:
-    """Compare one group of cells (pure)."""
+                  confidence_level: float, estimand: str = "population") -> GroupComparison:
+    """Compare one group of cells (pure). ``estimand="fixed-set"``: the claim is about this
+    suite's own prompts (`_fixed_set_group`)."""
     def cell_key(c: CellCounts) -> str:
         return f"{c.probe_id}|{c.context}|{temperature_key(c.temperature)}"
 
@@ -125,6 +129,9 @@ def compare_group(key: str, base: list[CellCounts], cand: list[CellCounts], marg
     nc = sum(c.n_scored for c in cand)
     if nb == 0 or nc == 0:
         raise UsageError(f"group {key!r} has no scored samples in one of the runs")
+    if estimand == "fixed-set":
+        return _fixed_set_group(key, kb, nb, kc, nc, margin, confidence_level,
+                                len(set(base_cells) & set(cand_cells)))
     pb_cells = _per_probe([base_cells[s] for s in shared])
     pc_cells = _per_probe([cand_cells[s] for s in shared])
     probes = sorted(p for p in pb_cells if pb_cells[p][1] > 0 and pc_cells.get(p, (0, 0))[1] > 0)
@@ -158,17 +165,41 @@ def compare_group(key: str, base: list[CellCounts], cand: list[CellCounts], marg
                            len(probes), "newcombe-hybrid (independent samples)", iv.high)
 
 
+def _fixed_set_group(key: str, kb: int, nb: int, kc: int, nc: int, margin: float,
+                     confidence_level: float, shared_cells: int) -> GroupComparison:
+    """"This suite": candidate - baseline of the pooled rates over exactly these prompts.
+
+    Given the prompts, the two runs sample them independently, each pooled count a sum of
+    independent Bernoulli draws with the cells' own rates (Poisson-binomial); Newcombe's
+    hybrid score interval (1998b, method 10) for the difference of two independent
+    proportions takes the binomial variance, which is at least the Poisson-binomial one
+    (Hoeffding 1956), so heterogeneous cells (a few prompts carrying a regression) make it
+    conservative, not wrong. It says nothing about prompts like these: a regression on
+    prompts the suite does not contain is not measured (docs/statistics.md §5.4).
+    """
+    iv = difference_interval(kc, nc, kb, nb, confidence_level)
+    return GroupComparison(key, False, kb / nb, kc / nc, kc / nc - kb / nb, iv.low, iv.high,
+                           "this suite's prompts (fixed-set; Newcombe hybrid score on pooled "
+                           f"counts over {shared_cells} shared cells)", None,
+                           noninferiority_verdict(iv, margin), nb, nc, 0,
+                           "newcombe-hybrid (fixed-set)", iv.high)
+
+
 def compare_tallies(base: Tally, cand: Tally, margin: float, confidence_level: float = 0.95,
-                    gated: Collection[str] | None = None) -> dict[str, Any]:
+                    gated: Collection[str] | None = None, estimand: str = "population",
+                    ) -> dict[str, Any]:
     """Overall and per-category comparisons with a Bonferroni split across groups (pure).
 
     ``gated`` names the groups the runs gate (the suites' ``max_rate`` keys): only they decide
     the outcome and share the Bonferroni split, as in run gating; the other groups are
     compared at the same level and shown for information (``gated`` false). None or empty:
-    every group decides (the behaviour without suites to read).
+    every group decides (the behaviour without suites to read). ``estimand``: "population"
+    (prompts like these, paired by family; default) or "fixed-set" (this suite's prompts).
     """
     if not 0 <= margin < 1:
         raise UsageError(f"--margin must be a rate in [0, 1), e.g. 0.01; got {margin}")
+    if estimand not in ESTIMANDS:
+        raise UsageError(f"--estimand must be one of {', '.join(ESTIMANDS)}; got {estimand!r}")
     bgroups = gated_cell_groups(base.cells.values())
     cgroups = gated_cell_groups(cand.cells.values())
     groups = {k: (bgroups[k], cgroups[k]) for k in bgroups
@@ -177,7 +208,7 @@ def compare_tallies(base: Tally, cand: Tally, margin: float, confidence_level: f
     m = max(len(deciding), 1)
     alpha = 1 - confidence_level
     level = 1 - 2 * alpha / m
-    results = [compare_group(k, b, c, margin, level) for k, (b, c) in groups.items()]
+    results = [compare_group(k, b, c, margin, level, estimand) for k, (b, c) in groups.items()]
     verdicts = [r.verdict for r in results if r.key in deciding]
     if "worse" in verdicts:
         outcome = "regression"
@@ -185,7 +216,8 @@ def compare_tallies(base: Tally, cand: Tally, margin: float, confidence_level: f
         outcome = "inconclusive"
     else:
         outcome = "no-regression"
-    return {"outcome": outcome, "margin": margin, "confidence_level": confidence_level,
+    return {"outcome": outcome, "margin": margin, "estimand": estimand,
+            "confidence_level": confidence_level,
             "interval_level": level, "correction": f"bonferroni over {m} groups",
             "deciding_groups": deciding,
             "groups": [{**r.to_dict(), "gated": r.key in deciding} for r in results]}
@@ -227,7 +259,7 @@ def comparability_problems(baseline: Mapping[str, Any], base: Tally,
 
 def compare_runs(baseline_dir: str | Path, candidate_dir: str | Path, margin: float,
                  confidence_level: float | None = None, *, allow_different: bool = False,
-                 ) -> dict[str, Any]:
+                 estimand: str = "population") -> dict[str, Any]:
     """Compare two run folders; the confidence level defaults to the baseline's.
 
     Raises UsageError for a run compared against itself (it can only show "no
@@ -249,7 +281,7 @@ def compare_runs(baseline_dir: str | Path, candidate_dir: str | Path, margin: fl
     # Decide on the groups the runs gate (either suite's max_rate keys), as run gating does.
     gated = set(bm.get("settings", {}).get("max_rate") or {}) | \
         set(cm.get("settings", {}).get("max_rate") or {})
-    result = compare_tallies(bt, ct, margin, conf, gated=gated)
+    result = compare_tallies(bt, ct, margin, conf, gated=gated, estimand=estimand)
     result["baseline"] = {"run_id": bm.get("run_id"), "target": bm.get("target", {}).get("spec"),
                           "suite": bm.get("suite", {}).get("name")}
     result["candidate"] = {"run_id": cm.get("run_id"), "target": cm.get("target", {}).get("spec"),
@@ -259,6 +291,10 @@ def compare_runs(baseline_dir: str | Path, candidate_dir: str | Path, margin: fl
     return result
 
 
+_CLAIMS = {"population": "claims about prompts like these",
+           "fixed-set": "claims about this suite's own prompts only"}
+
+
 def render_compare(result: Mapping[str, Any]) -> str:
     """Markdown report of a comparison (no output text)."""
     from harness.report import pct
@@ -266,6 +302,7 @@ def render_compare(result: Mapping[str, Any]) -> str:
     b, c = result["baseline"], result["candidate"]
     lines = [f"# Compare: candidate {c['run_id']} vs baseline {b['run_id']}", "",
              f"**Outcome: {result['outcome'].upper()}** (margin {pct(result['margin'])}; "
+             f"{_CLAIMS[result.get('estimand', 'population')]}; "
              f"each interval at {result['interval_level']:.4g} two-sided, "
              f"{result['correction']})", "",
              "| group | baseline | candidate | difference | interval | test | verdict |",

@@ -21,6 +21,11 @@ def register(sub: Any) -> None:
     p.add_argument("--margin", type=float, default=0.01, metavar="M",
                    help="non-inferiority margin as a rate (default 0.01 = 1 point)")
     p.add_argument("--confidence", type=float, default=None, metavar="LEVEL")
+    p.add_argument("--estimand", choices=["population", "fixed-set"], default="population",
+                   help="population (default): 'no worse' for prompts like these (paired by "
+                        "prompt family; needs about ln(1/alpha)/margin families); fixed-set: "
+                        "for this suite's own prompts only (pooled counts; reached with far "
+                        "fewer prompts, says nothing about prompts the suite lacks)")
     p.add_argument("--allow-different", action="store_true",
                    help="compare runs of different suites or probe sets (on what they share); "
                         "the report says they differ")
@@ -45,7 +50,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.confidence is not None and not 0 < args.confidence < 1:
         raise UsageError(f"--confidence must be in (0, 1); got {args.confidence}")
     result = compare_runs(args.baseline, args.candidate, args.margin, args.confidence,
-                          allow_different=args.allow_different)
+                          allow_different=args.allow_different, estimand=args.estimand)
     text = render_compare(result)
     report = Path(args.report) if args.report else Path(args.candidate) / "compare.md"
     write_private_text(report, text)

@@ -66,6 +66,16 @@ def test_bursty_regression_at_the_margin_is_rarely_called_no_worse() -> None:
     assert bursty_false_no_worse(100, 10, 0.10, 0.02, 0.02, 100, rng) <= 0.05
 
 
+def test_this_suite_claim_keeps_its_level_when_few_prompts_carry_the_regression() -> None:
+    """`harness compare --estimand fixed-set`: the suite's own rates differ by exactly the
+    margin, carried by 2% or 10% of its prompts."""
+    rng = np.random.default_rng(1204)
+    assert bursty_false_no_worse(50, 10, 0.02, 0.01, 0.0, 200, rng, fixed_count=True,
+                                 estimand="fixed-set") <= 0.05 + 0.02
+    assert bursty_false_no_worse(200, 5, 0.10, 0.02, 0.02, 200, rng, fixed_count=True,
+                                 estimand="fixed-set") <= 0.05 + 0.02
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("families", "samples"), [(50, 10), (100, 10), (200, 5)])
 @pytest.mark.parametrize("breaking", [0.02, 0.10])
@@ -78,3 +88,7 @@ def test_bursty_grid(families: int, samples: int, breaking: float) -> None:
                 share = bursty_false_no_worse(families, samples, breaking, margin, base, 400,
                                               rng, fixed_count=fixed)
                 assert share <= 0.05 + 0.005, (margin, base, fixed, share)
+            for base in (0.0, 0.02):  # this suite's prompts (compare --estimand fixed-set)
+                share = bursty_false_no_worse(families, samples, breaking, margin, base, 400,
+                                              rng, fixed_count=True, estimand="fixed-set")
+                assert share <= 0.05 + 0.011, ("fixed-set", margin, base, share)
