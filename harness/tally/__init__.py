@@ -16,8 +16,8 @@ __all__ = [
     "Tally",
     "cell_key",
     "count_samples",
-    "request_of",
     "counting_fingerprint",
+    "request_of",
     "side_file",
     "tally_samples",
 ]
