@@ -31,6 +31,7 @@ from harness.detectors import (
     label_sample,
 )
 from harness.errors import InputError
+from harness.privacy import scrub_secrets
 from harness.records import (
     Context,
     DetectorSpec,
@@ -152,8 +153,10 @@ def _manifest(suite: Suite, spec: DetectorSpec, run_id: str, labels_path: Path, 
                      "max_error_rate": suite.max_error_rate, "max_rate": {},
                      "storage": suite.storage, "contexts": [_CONTEXT.name],
                      "n_probes": len(suite.probes)},
-        "calibration_of": {"detector": spec.to_dict(), "labels_file": str(labels_path),
-                           "labels_sha256": sha},
+        # A base_url can carry a key in its query string; the manifest must not.
+        "calibration_of": {"detector": {k: scrub_secrets(v) if isinstance(v, str) else v
+                                        for k, v in spec.to_dict().items()},
+                           "labels_file": str(labels_path), "labels_sha256": sha},
         "planned_samples": len(suite.probes), "started": started, "finished": None,
         "status": "running",
     }
