@@ -10,6 +10,8 @@ reporting wall time per phase and peak RSS (ru_maxrss).
 
     python bench/analysis_scale.py                      # 1,000 probes x 1,000 samples, 1 + 3 runs
     python bench/analysis_scale.py --probes 200 --samples 500 --repeat 5
+    python bench/analysis_scale.py --reading --repeat 3   # reading only: store reader vs
+                                                          # count_samples, no side file / side file
 
 Numbers are recorded in docs/performance.md.
 """
@@ -52,6 +54,49 @@ print(json.dumps({"side_file": had_side_file, "imports_s": t1 - t0, "tally_s": t
                   "total_s": t3 - t0,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
+
+
+_READ_CHILD = r"""
+import json, resource, sys, time
+from pathlib import Path
+how, path = sys.argv[1], Path(sys.argv[2])
+t0 = time.perf_counter()
+from harness.store import iter_sample_dicts
+from harness.tally import Tally, cell_key, count_samples, side_file
+if how == "store reader":  # what tally_samples did before count_samples
+    tally, done = Tally(), set()
+    for d in iter_sample_dicts(path):
+        key = (cell_key(d), int(d["sample_index"]))
+        if key not in done:
+            done.add(key)
+            tally.add(d)
+else:
+    if how == "count_samples, no side file":
+        side_file(path).unlink(missing_ok=True)
+    tally = count_samples(path).tally
+print(json.dumps({"read_s": time.perf_counter() - t0, "n": tally.n,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def reading(run_dir: Path, repeat: int) -> None:
+    """Each reader `repeat` times in a fresh process, the readers alternating."""
+    samples = run_dir / "samples.jsonl"
+    hows = ("store reader", "count_samples, no side file", "count_samples, side file")
+    rows: dict[str, list[dict[str, float]]] = {h: [] for h in hows}
+    for _ in range(repeat):
+        for how in hows:
+            proc = subprocess.run([PY, "-c", _READ_CHILD, how, str(samples)], cwd=ROOT,
+                                  capture_output=True, text=True, check=True)
+            rows[how].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    n = {r["n"] for rs in rows.values() for r in rs}
+    print(f"reading {samples.stat().st_size / 1e6:.0f} MB ({n} records counted by every "
+          f"reader), {repeat} repeats, load {os.getloadavg()[0]:.1f}")
+    for how, rs in rows.items():
+        times = [r["read_s"] for r in rs]
+        print(f"  {how}: median {statistics.median(times):.2f} s "
+              f"(all: {', '.join(f'{t:.2f}' for t in times)}), peak RSS "
+              f"{max(r['peak_rss_mb'] for r in rs):.0f} MB")
 
 
 def _probes(path: Path, n_probes: int) -> None:
@@ -109,9 +154,19 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--reading", action="store_true",
+                        help="time only the reading of samples.jsonl (three readers)")
+    parser.add_argument("--run-dir", type=Path, default=None,
+                        help="with --reading: an existing run folder instead of building one")
     args = parser.parse_args()
+    if args.reading and args.run_dir:
+        reading(args.run_dir, args.repeat)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         run_dir, suite = build_run(Path(tmp), args.probes, args.samples)
+        if args.reading:
+            reading(run_dir, args.repeat)
+            return
         size_mb = (run_dir / "samples.jsonl").stat().st_size / 1e6
         rows = []
         # The first repeat reads samples.jsonl itself (and writes samples.tally.json, as the

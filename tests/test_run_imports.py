@@ -12,7 +12,7 @@ from harness.run import FINISH_MODULES
 from tests.conftest import ROOT, write_small_suite
 
 HEAVY = ("scipy", "matplotlib", "jinja2", "pandas", "harness.analysis", "harness.gating",
-         "harness.stats", "harness.html_report", "harness.calibration")
+         "harness.stats", "harness.html_report", "harness.calibration", "msgspec")
 
 
 def _python(code: str) -> str:

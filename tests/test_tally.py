@@ -18,6 +18,7 @@ from harness.errors import StoreError
 from harness.run import RunOptions, run_suite
 from harness.store import iter_sample_dicts
 from harness.tally import SampleIndices, Tally, cell_key, count_samples, side_file, tally_samples
+from harness.tally import _decode as typed
 from harness.tally import _file as tally_file
 from tests.conftest import write_small_suite
 
@@ -100,8 +101,7 @@ def test_odd_but_valid_records_fall_back_to_the_store_reader(records: list[dict[
     odd[4] = dict(odd[4], severity=None, tokens_out=3.0)
     path = write(tmp_path / "samples.jsonl", odd)
     with pytest.raises(msgspec.ValidationError):
-        tally_file._count_line(tally_file.CountedSamples(Tally(), {}),
-                               json.dumps(odd[2]).encode())
+        typed.record(json.dumps(odd[2]).encode())
     got = count_samples(path, min_cached_bytes=0)
     assert_same((got.tally, got.done()), reference(path))
     assert not side_file(path).exists()
@@ -120,7 +120,7 @@ def test_the_side_file_is_used_while_the_file_is_unchanged(records: list[dict[st
     def refuse(raw: bytes) -> Any:
         raise AssertionError("a line was decoded although the side file covers the file")
 
-    monkeypatch.setattr(tally_file, "_decode", refuse)
+    monkeypatch.setattr(typed, "record", refuse)
     again = count_samples(path, min_cached_bytes=0)
     assert_same((again.tally, again.done()), (first.tally, first.done()))
     assert_same((again.tally, again.done()), reference(path))
@@ -133,13 +133,13 @@ def test_appended_lines_alone_are_read(records: list[dict[str, Any]], tmp_path: 
     with path.open("a", encoding="utf-8") as fh:
         fh.write("\n".join(json.dumps(d) for d in records[30:]) + "\n")
     decoded: list[bytes] = []
-    real = tally_file._decode
+    real = typed.record
 
     def counting(raw: bytes) -> Any:
         decoded.append(raw)
         return real(raw)
 
-    monkeypatch.setattr(tally_file, "_decode", counting)
+    monkeypatch.setattr(typed, "record", counting)
     got = count_samples(path, min_cached_bytes=0)
     assert len(decoded) == len(records) - 30
     assert_same((got.tally, got.done()), reference(path))

@@ -26,17 +26,16 @@ from __future__ import annotations
 import hashlib
 import types
 import zlib
-from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import fields
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import IO, Any
 
 import jsonlines
-import msgspec
 
-from harness.records import OUTCOMES, temperature_key
+from harness.records import temperature_key
 from harness.store import atomic_write, iter_numbered_samples, record_shape_problem
 from harness.tally._counts import CellCounts, Tally, cell_key, request_of
 from harness.tally._side import encode_side, file_stat, resume_from_side, side_file
@@ -44,80 +43,6 @@ from harness.tally._state import CountedSamples, Progress, SampleIndices
 
 MIN_CACHED_BYTES = 4 << 20
 """Files smaller than this (~4,000 records) are read whole each time; no side file."""
-
-
-class _Detector(msgspec.Struct):
-    name: str
-    harmful: Any
-    score: float
-    error: Any = None
-
-
-class _Message(msgspec.Struct):
-    role: str
-    content: str
-
-
-class _Record(msgspec.Struct):
-    """The fields of a sample record the counts read, typed as `record_shape_problem` checks
-    them (or more strictly: a bool score, a float token count or a null severity, which the
-    store accepts, make the reader fall back to the store's own)."""
-
-    run_id: str
-    probe_id: str
-    category: str
-    context: str
-    temperature: float
-    sample_index: int
-    seed: int
-    outcome: str
-    time: str
-    family: str | None = None
-    parent_id: str | None = None
-    mutators: list[str] | None = None
-    severity: str = ""
-    messages: list[_Message] | None = None
-    response: str | msgspec.UnsetType | None = msgspec.UNSET
-    response_chars: int | None = None
-    response_sha256: str | None = None
-    tokens_in: int | None = None
-    tokens_out: int | None = None
-    seed_sent: int | None = None
-    request_id: str | None = None
-    finish_reason: str | None = None
-    detectors: list[_Detector] | None = None
-    response_capped: bool = False
-    model: str | None = None
-    system_fingerprint: str | None = None
-
-
-_decode: Callable[[bytes], _Record] = msgspec.json.Decoder(_Record).decode
-
-
-class _Fallback(Exception):
-    """The typed decoder refused a line: read the file with the store's reader instead."""
-
-
-def _as_dict(r: _Record) -> dict[str, Any]:
-    """The record as `Tally.add` reads it (the same keys a json.loads of the line gives for
-    those fields; `response` only when the line has one)."""
-    if r.outcome not in OUTCOMES:
-        raise _Fallback
-    d: dict[str, Any] = {
-        "probe_id": r.probe_id, "context": r.context, "temperature": r.temperature,
-        "family": r.family, "parent_id": r.parent_id, "mutators": r.mutators,
-        "category": r.category, "severity": r.severity, "outcome": r.outcome,
-        "response_sha256": r.response_sha256, "response_chars": r.response_chars,
-        "tokens_in": r.tokens_in, "tokens_out": r.tokens_out, "seed": r.seed,
-        "seed_sent": r.seed_sent, "request_id": r.request_id, "sample_index": r.sample_index,
-        "finish_reason": r.finish_reason,
-        "response_capped": r.response_capped, "model": r.model,
-        "system_fingerprint": r.system_fingerprint,
-        "detectors": None if r.detectors is None else [
-            {"name": x.name, "harmful": x.harmful, "error": x.error} for x in r.detectors]}
-    if r.response is not msgspec.UNSET:
-        d["response"] = r.response
-    return d
 
 
 def _add(counted: CountedSamples, d: dict[str, Any], index: int) -> None:
@@ -148,51 +73,53 @@ def counting_fingerprint() -> str:
             else:
                 h.update(repr(const).encode())
 
-    for func in (Tally.add, CellCounts.add, CellCounts.add_tokens, cell_key, request_of,
-                 temperature_key, _as_dict, _add, SampleIndices.add):
+    from harness.tally import _decode as typed
+
+    for func in (Tally.add, CellCounts.add, CellCounts.add_tokens, cell_key, temperature_key,
+                 request_of, typed.as_dict, typed.record, _add, SampleIndices.add):
         feed(func.__code__)
     return h.hexdigest()[:32]
 
 
-def _read_lines(fh: IO[bytes], progress: Progress, path: Path) -> bytes | None:
-    """Count the lines from the handle's position on with the typed decoder; return a last
-    line that has no newline (a torn write), which stays outside what the side file covers
-    and is counted, or not, by `_count_torn_line`."""
-    counted = progress.counted
+class _Fallback(Exception):
+    """The typed decoder refused a line: read the file with the store's reader instead."""
+
+
+def _read_lines(fh: IO[bytes], progress: Progress, typed: ModuleType) -> bytes | None:
+    """Count the lines from the handle's position on with the typed decoder (`typed`, the
+    module `harness.tally._decode`); return a last line that has no newline (a torn write),
+    which stays outside what the side file covers and is counted, or not, by
+    `_count_torn_line`. Raises `_Fallback` at the first line the decoder refuses."""
+    counted, record, refused = progress.counted, typed.record, (typed.DecodeError, typed.Refused)
     for raw in fh:
         if not raw.endswith(b"\n"):
             return raw
-        lineno = progress.covered_lines + 1
         if raw.strip():
             try:
-                _count_line(counted, raw)
-            except (msgspec.MsgspecError, _Fallback):
-                raise _Fallback(f"{path}:{lineno}") from None
-        progress.covered_lines = lineno
+                d, index = record(raw)
+            except refused:
+                raise _Fallback from None
+            _add(counted, d, index)
+        progress.covered_lines += 1
         progress.covered_bytes += len(raw)
         progress.crc32 = zlib.crc32(raw, progress.crc32)
     return None
 
 
-def _count_line(counted: CountedSamples, raw: bytes) -> None:
-    r = _decode(raw)
-    _add(counted, _as_dict(r), r.sample_index)
-
-
-def _count_torn_line(counted: CountedSamples, raw: bytes) -> None:
+def _count_torn_line(counted: CountedSamples, raw: bytes, typed: ModuleType) -> None:
     """A last line without its newline, read as the store's reader reads it: counted when it
     is a whole sample record, skipped otherwise (the torn tail of a crash)."""
     try:
-        _count_line(counted, raw)
-        return
-    except (msgspec.MsgspecError, _Fallback):
-        pass
-    try:
-        d = jsonlines.Reader([raw]).read(type=dict, skip_empty=True)
-    except (jsonlines.InvalidLineError, EOFError, RecursionError):
-        return
-    if record_shape_problem(d) is None:
-        _add(counted, d, d["sample_index"])
+        d, index = typed.record(raw)
+    except (typed.DecodeError, typed.Refused):
+        try:
+            d = jsonlines.Reader([raw]).read(type=dict, skip_empty=True)
+        except (jsonlines.InvalidLineError, EOFError, RecursionError):
+            return
+        if record_shape_problem(d) is not None:
+            return
+        index = d["sample_index"]
+    _add(counted, d, index)
 
 
 # --------------------------------------------------------------------------- reading
@@ -214,22 +141,24 @@ def count_samples(path: Path, *, min_cached_bytes: int = MIN_CACHED_BYTES) -> Co
     """
     if not path.exists():
         return CountedSamples(Tally(), {})
+    from harness.tally import _decode as typed  # msgspec: only when a file is read
+
     with path.open("rb") as fh:
         stat = file_stat(fh)
         progress = resume_from_side(fh, path, stat, counting_fingerprint())
         known = progress.covered_bytes if progress else -1
         progress = progress or Progress(CountedSamples(Tally(), {}))
         try:
-            torn = _read_lines(fh, progress, path)
+            torn = _read_lines(fh, progress, typed)
         except _Fallback:
             return _count_with_store_reader(path)
     changed = progress.covered_bytes != known or not progress.settled
     if changed and progress.covered_bytes >= min_cached_bytes:
         progress.stat = stat
         with suppress(OSError):  # derived data: a read-only folder is read every time
-            atomic_write(side_file(path), encode_side(progress, counting_fingerprint()).decode())
+            atomic_write(side_file(path), encode_side(progress, counting_fingerprint()))
     if torn is not None:
-        _count_torn_line(progress.counted, torn)
+        _count_torn_line(progress.counted, torn, typed)
     return progress.counted
 
 

@@ -4,14 +4,13 @@ counting code that made them (`harness.tally._file` decides when it is written a
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import zlib
 from dataclasses import fields
 from pathlib import Path
 from typing import IO
-
-import msgspec
 
 from harness.tally._counts import CellCounts, Tally
 from harness.tally._state import CountedSamples, Progress, SampleIndices
@@ -37,7 +36,7 @@ def file_stat(fh: IO[bytes]) -> tuple[int, int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev
 
 
-def encode_side(progress: Progress, fingerprint: str) -> bytes:
+def encode_side(progress: Progress, fingerprint: str) -> str:
     tally = progress.counted.tally
     cells = []
     for key, cc in tally.cells.items():
@@ -45,20 +44,20 @@ def encode_side(progress: Progress, fingerprint: str) -> bytes:
         row["seen"] = sorted(cc.seen)
         row["indices"] = progress.counted.indices[key].ranges()
         cells.append([key, row])
-    return msgspec.json.encode({
+    return json.dumps({
         "kind": _SIDE_KIND, "counting": fingerprint,
         "covers": {"bytes": progress.covered_bytes, "lines": progress.covered_lines,
                    "crc32": progress.crc32},
         "stat": list(progress.stat), "written_ns": time.time_ns(),
         "tally": {f.name: getattr(tally, f.name) for f in fields(Tally) if f.name != "cells"},
-        "cells": cells})
+        "cells": cells}, separators=(",", ":"))
 
 
 def _decode_side(data: bytes, fingerprint: str) -> tuple[Progress, bool] | None:
     """The counts a side file holds and whether it is settled, or None when it is not a
     side file this code wrote."""
     try:
-        doc = msgspec.json.decode(data)
+        doc = json.loads(data)
         if doc.get("kind") != _SIDE_KIND or doc.get("counting") != fingerprint:
             return None
         tally = Tally(**doc["tally"])
@@ -71,7 +70,7 @@ def _decode_side(data: bytes, fingerprint: str) -> tuple[Progress, bool] | None:
         settled = int(doc["written_ns"]) - stat[1] >= _SETTLED_NS
         return Progress(CountedSamples(tally, indices), int(covers["bytes"]),
                          int(covers["lines"]), int(covers["crc32"]), stat), settled  # type: ignore[arg-type]
-    except (msgspec.MsgspecError, AttributeError, KeyError, TypeError, ValueError, IndexError):
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError, RecursionError):
         return None
 
 
