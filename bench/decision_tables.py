@@ -5,7 +5,8 @@ Every number comes from simulation through the functions the CLI calls: `evaluat
 (``harness compare``) and `harness.analysis.sequential_decision` (``harness run
 --sequential``). The fixed-sample gate tables are bench/gate_tables.py.
 
-    .venv/bin/python bench/decision_tables.py [--section watch|compare|sequential|all]
+    .venv/bin/python bench/decision_tables.py [--section watch|compare|compare-fixed-set|
+                                                  sequential|all]
         [--reps N] [--seed S]
 
 Prints Markdown tables to stdout.
@@ -140,6 +141,25 @@ def compare_tables(reps: int, seed: int) -> list[str]:
     return [*out, ""]
 
 
+def fixed_set_tables(reps: int, seed: int) -> list[str]:
+    """`compare --estimand fixed-set`: false "no worse" when this suite's own rates differ by
+    exactly the margin (docs/statistics.md §5.4)."""
+    rng = np.random.default_rng(seed)
+    out = [f"#### Compare, this suite's prompts: false \"no worse\" at the margin ({reps} "
+           f"comparisons per cell, seed {seed})", "",
+           "| prompts x samples | breaking | margin 1%, baseline 0 | margin 1%, baseline 2% | "
+           "margin 2%, baseline 0 | margin 2%, baseline 2% |", "|---|---|---|---|---|---|"]
+    for fam, m in ((50, 10), (100, 10), (200, 5)):
+        for f in (0.02, 0.10):
+            row = [bursty_false_no_worse(fam, m, f, margin, base, reps, rng, fixed_count=True,
+                                         estimand="fixed-set")
+                   for margin in (0.01, 0.02) for base in (0.0, 0.02)]
+            out.append(f"| {fam} x {m} | {f:.0%} | "
+                       + " | ".join(f"{100 * x:.1f}%" for x in row) + " |")
+            print(out[-1], file=sys.stderr, flush=True)
+    return [*out, ""]
+
+
 def probe_rates(rng: np.random.Generator, families: int, mean: float, icc: float,
                 bursty: bool = False) -> np.ndarray:
     """Family rates with the given mean: Beta with intraclass correlation ``icc``, or bursty
@@ -244,7 +264,8 @@ def sequential_tables(reps: int, seed: int) -> list[str]:
     return [*out, ""]
 
 
-SECTIONS = {"watch": watch_tables, "compare": compare_tables, "sequential": sequential_tables}
+SECTIONS = {"watch": watch_tables, "compare": compare_tables, "compare-fixed-set": fixed_set_tables,
+            "sequential": sequential_tables}
 
 
 def main(argv: list[str] | None = None) -> int:
