@@ -8,7 +8,8 @@ The workload of issue 16: 50 prompts x 20 samples = 1,000 completions against
 - `python -c "import harness.run, harness.cli.run"` (the harness's own modules a run imports),
 - the whole `harness run` wall time (spawn to exit), start-up to first request (spawn to the
   first TCP connect the run makes, recorded by `bench/_timeline.py` in the run's process), and
-  the engine's own `sampling_seconds` (manifest),
+  the engine's own `sampling_seconds` (manifest), and the run's CPU time (all threads) by its
+first request and in all,
 
 so finish (analysis, summary.json, report.md, report.html) ~= wall - first request - sampling.
 With `--baseline DIR` (another checkout of harness, e.g. `git archive <commit> | tar -x -C DIR`)
@@ -70,7 +71,9 @@ def _timed_run(suite: Path, out: Path, url: str, tmp: Path, root: Path) -> dict[
     sampling = json.loads((run_dir / "manifest.json").read_text())["sampling_seconds"]
     first = timeline["first_connect_unix"] - t0
     return {"wall_s": wall, "first_request_s": first, "sampling_s": sampling,
-            "finish_s": max(0.0, wall - first - sampling), "peak_rss_mb": rss_mb}
+            "finish_s": max(0.0, wall - first - sampling), "peak_rss_mb": rss_mb,
+            "cpu_to_first_request_s": timeline["cpu_at_connect_s"],
+            "cpu_s": timeline["cpu_at_exit_s"]}
 
 
 def _one(root: Path, tmp: Path, name: str) -> dict[str, float]:
