@@ -97,3 +97,19 @@ def test_resume_of_an_old_folder_counts_old_and_new_requests(tmp_path: Path) -> 
     tally, _done = tally_samples(path)
     (cc,) = tally.cells.values()
     assert cc.requests == {"p|bare|1@1": [0, 2], "p|bare|1#2": [2, 2]}
+
+
+def test_the_side_file_keeps_the_request_counts(tmp_path: Path) -> None:
+    from harness.tally import count_samples, side_file
+
+    path = tmp_path / "samples.jsonl"
+    base = {"run_id": "r", "time": "t", "seed": 0, "family": "p", "messages": []}
+    lines = [_rec(i, "harmful" if i % 3 == 0 else "safe", f"t{i}",
+                  request_id=f"p|bare|1#{i - i % 4}") for i in range(12)]
+    path.write_text("".join(json.dumps({**base, **r}) + "\n" for r in lines))
+    first = count_samples(path, min_cached_bytes=0)
+    assert side_file(path).is_file()
+    again = count_samples(path, min_cached_bytes=0)
+    (cc,) = again.tally.cells.values()
+    assert cc.requests == next(iter(first.tally.cells.values())).requests
+    assert cc.requests == {"p|bare|1#0": [2, 4], "p|bare|1#4": [1, 4], "p|bare|1#8": [1, 4]}
