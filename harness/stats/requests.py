@@ -130,6 +130,24 @@ def request_dependence(cells: Sequence[Sequence[Sequence[int]]],
     return RequestDependence(icc, upper, max(1.0, deff), len(sizes), n, df, basis)
 
 
+def fixed_set_pvalue_below(k: int, n: int, max_rate: float) -> float:
+    """Exact one-sided binomial p-value P(X <= k | n, max_rate) for "this suite" (E1) claims.
+
+    Given the prompts, the pooled count of independent observations is Poisson-binomial, and
+    the binomial lower tail is conservative for it (Hoeffding 1956, Ann. Math. Stat. 27:713).
+    """
+    kk, nn = check_k_n(k, n)
+    r = check_rate("max_rate", max_rate, open_interval=True)
+    return float(min(1.0, stats.binom.cdf(kk, nn, r)))
+
+
+def fixed_set_upper_bound(k: int, n: int, alpha: float = 0.05) -> float:
+    """One-sided exact (Clopper-Pearson) upper bound at tail ``alpha`` for "this suite"."""
+    kk, nn = check_k_n(k, n)
+    a = check_rate("alpha", alpha, open_interval=True)
+    return 1.0 if kk >= nn else float(special.betaincinv(kk + 1, nn - kk, 1.0 - a))
+
+
 def _effective(k: int, n: int, deff: float) -> tuple[float, float]:
     kk, nn = check_k_n(k, n)
     if not deff >= 1.0:
