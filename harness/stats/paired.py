@@ -238,6 +238,26 @@ def rao_scott_paired_interval(
                     sides=sides, estimate=float(d.mean()))
 
 
+def _paired_limits(kb: np.ndarray, nb: np.ndarray, kc: np.ndarray, nc: np.ndarray, cl: float,
+                   sides: Sides | str, binary: bool) -> tuple[float, float, str]:
+    """(low, high, interval_method) of `paired_difference`."""
+    if binary:
+        # One sample per cell in each run: a paired 2x2 table; first classification =
+        # candidate, so Newcombe's p1 - p2 is candidate - baseline.
+        xb, xc = kb == 1, kc == 1
+        iv = newcombe_paired_interval(int(np.sum(xc & xb)), int(np.sum(xc & ~xb)),
+                                      int(np.sum(~xc & xb)), int(np.sum(~xc & ~xb)), cl,
+                                      sides=sides)
+        return iv.low, iv.high, iv.method
+    d = kc / nc - kb / nb
+    if d.size > 1 and float(d.std(ddof=1)) > 0:
+        low, high = _rao_scott_limits(kb, nb, kc, nc, _tail(cl, sides))
+        return low, high, RAO_SCOTT_METHOD
+    iv = difference_interval(int(kc.sum()), int(nc.sum()), int(kb.sum()), int(nb.sum()),
+                             cl, sides=sides)
+    return iv.low, iv.high, "newcombe-pooled (paired t degenerate)"
+
+
 def paired_difference(
     k_baseline: Sequence[int] | np.ndarray,
     n_baseline: Sequence[int] | np.ndarray,
@@ -264,30 +284,12 @@ def paired_difference(
     kb, nb, kc, nc = _aligned_clusters(k_baseline, n_baseline, k_candidate, n_candidate)
     cl = check_confidence(confidence_level)
     check_sides(sides)
-    a = _tail(cl, sides)
     pb, pc = kb / nb, kc / nc
     d = pc - pb
     j = d.size
     diff = float(d.mean())
-    sd = float(d.std(ddof=1)) if j > 1 else 0.0
     binary = bool(np.all(nb == 1) and np.all(nc == 1))
-    if binary:
-        # One sample per cell in each run: a paired 2x2 table; first classification =
-        # candidate, so Newcombe's p1 - p2 is candidate - baseline (= diff).
-        xb, xc = kb == 1, kc == 1
-        iv = newcombe_paired_interval(int(np.sum(xc & xb)), int(np.sum(xc & ~xb)),
-                                      int(np.sum(~xc & xb)), int(np.sum(~xc & ~xb)), cl,
-                                      sides=sides)
-        low, high = iv.low, iv.high
-        method = iv.method
-    elif j > 1 and sd > 0:
-        low, high = _rao_scott_limits(kb, nb, kc, nc, a)
-        method = RAO_SCOTT_METHOD
-    else:
-        iv = difference_interval(int(kc.sum()), int(nc.sum()), int(kb.sum()), int(nb.sum()),
-                                 cl, sides=sides)
-        low, high = iv.low, iv.high
-        method = "newcombe-pooled (paired t degenerate)"
+    low, high, method = _paired_limits(kb, nb, kc, nc, cl, sides, binary)
     if sides == "upper":
         low = -1.0
     elif sides == "lower":

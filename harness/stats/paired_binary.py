@@ -1,6 +1,21 @@
 """Binary pairs (one sample per probe in each run): the exact McNemar test and Newcombe's
 paired method 10 interval (Newcombe 1998c, Stat. Med. 17:2635-2650; docs/statistics.md §5.1);
-pure."""
+pure.
+
+Newcombe RG (1998c) "Improved confidence intervals for the difference between binomial
+proportions based on paired data", Stat. Med. 17:2635-2650, method 10. With (l1, u1) and
+(l2, u2) the Wilson score limits for p1 and p2 and D = p1 - p2:
+  L = D - sqrt((p1 - l1)^2 - 2 phi (p1 - l1)(u2 - p2) + (u2 - p2)^2)
+  U = D + sqrt((u1 - p1)^2 - 2 phi (u1 - p1)(p2 - l2) + (p2 - l2)^2)
+phi estimates the correlation of the two classifications from the margins
+e = n11 + n10, f = n01 + n00, g = n11 + n01, h = n10 + n00:
+  phi = C / sqrt(e f g h), C = n11 n00 - n10 n01 if that is <= 0, otherwise
+  C = max(n11 n00 - n10 n01 - n/2, 0) (Newcombe's continuity adjustment of a positive
+  correlation), and phi = 0 when a margin is 0 (phi undefined).
+The adjustment matters: with the plain phi a perfectly concordant table (27, 0, 0, 27)
+gets phi = 1 and the zero-width interval [0, 0]; Newcombe's Table III gives
+-0.0351 to 0.0351 there, which this formula reproduces (tests/stats/test_paired.py).
+"""
 
 from __future__ import annotations
 
@@ -45,19 +60,7 @@ def newcombe_paired_interval(
     at ``confidence_level``; the trivial end is -1 or 1. Raises ``StatsInputError`` for
     negative or fractional counts, an empty table or a bad confidence level.
     """
-    # Newcombe RG (1998c) "Improved confidence intervals for the difference between binomial
-    # proportions based on paired data", Stat. Med. 17:2635-2650, method 10. With (l1, u1) and
-    # (l2, u2) the Wilson score limits for p1 and p2 and D = p1 - p2:
-    #   L = D - sqrt((p1 - l1)^2 - 2 phi (p1 - l1)(u2 - p2) + (u2 - p2)^2)
-    #   U = D + sqrt((u1 - p1)^2 - 2 phi (u1 - p1)(p2 - l2) + (p2 - l2)^2)
-    # phi estimates the correlation of the two classifications from the margins
-    # e = n11 + n10, f = n01 + n00, g = n11 + n01, h = n10 + n00:
-    #   phi = C / sqrt(e f g h), C = n11 n00 - n10 n01 if that is <= 0, otherwise
-    #   C = max(n11 n00 - n10 n01 - n/2, 0) (Newcombe's continuity adjustment of a positive
-    #   correlation), and phi = 0 when a margin is 0 (phi undefined).
-    # The adjustment matters: with the plain phi a perfectly concordant table (27, 0, 0, 27)
-    # gets phi = 1 and the zero-width interval [0, 0]; Newcombe's Table III gives
-    # -0.0351 to 0.0351 there, which this formula reproduces (tests/stats/test_paired.py).
+    # The formula and its continuity adjustment of phi: the module docstring.
     a = check_count("n11", n11)
     b = check_count("n10", n10)
     c = check_count("n01", n01)

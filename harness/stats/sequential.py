@@ -200,6 +200,33 @@ class SequentialDecision:
         }
 
 
+def _group_decision(key: str, max_rate: float, counts: tuple[int, int],
+                    planned_samples: int | Mapping[str, int],
+                    clusters: tuple[Sequence[int], Sequence[int]] | None,
+                    previous: GroupDecision | None, group_level: float, below_alpha: float,
+                    look: int, planned_looks: int) -> GroupDecision:
+    """One group's decision at this look (`sequential_gate`)."""
+    theta = check_rate(f"max_rate[{key}]", max_rate)
+    k, n = counts
+    planned = planned_samples if isinstance(planned_samples, int) else \
+        planned_samples.get(key, 0)
+    if isinstance(planned, bool) or not isinstance(planned, int) or planned <= 0:
+        raise StatsInputError(
+            f"planned_samples for group {key!r} must be a positive count, got {planned!r}")
+    b = confidence_sequence(k, n, confidence_level=group_level, t_opt=planned)
+    kc, nc = clusters if clusters is not None else ([k], [n])
+    usable = [(int(a), int(t)) for a, t in zip(kc, nc, strict=True) if int(t) > 0]
+    high = population_upper([a for a, _ in usable], [t for _, t in usable], below_alpha) \
+        if usable else 1.0
+    low = b.low
+    if previous is not None:
+        low = max(low, previous.low)
+        high = min(high, previous.high)
+    verdict: Verdict = "below" if high < theta else "above" if low > theta else "inconclusive"
+    return GroupDecision(key, b.n, b.n_harmful, theta, low, high, verdict, group_level,
+                         len(usable), look, planned_looks, below_alpha)
+
+
 def sequential_gate(
     counts_by_group: Mapping[str, tuple[int, int]],
     max_rates: Mapping[str, float],
@@ -242,39 +269,30 @@ def sequential_gate(
     if not max_rates:
         raise StatsInputError(
             "sequential_gate needs at least one gated max rate; set max_rate in the suite")
-    if isinstance(look, bool) or not isinstance(look, int) or look < 1 or \
-            isinstance(planned_looks, bool) or not isinstance(planned_looks, int) or \
-            planned_looks < 1:
-        raise StatsInputError(
-            f"look and planned_looks must be counts >= 1, got {look!r} and {planned_looks!r}")
+    _check_looks(look, planned_looks)
     m = len(max_rates)
     group_alpha = (1.0 - level) / m
     group_level = 1.0 - group_alpha
     below_alpha = look_level(group_alpha, look, planned_looks)
     prev = {g.key: g for g in previous.groups} if previous is not None else {}
-    groups: list[GroupDecision] = []
-    for key in sorted(max_rates):
-        theta = check_rate(f"max_rate[{key}]", max_rates[key])
-        k, n = counts_by_group.get(key, (0, 0))
-        planned = planned_samples if isinstance(planned_samples, int) else \
-            planned_samples.get(key, 0)
-        if isinstance(planned, bool) or not isinstance(planned, int) or planned <= 0:
-            raise StatsInputError(
-                f"planned_samples for group {key!r} must be a positive count, got {planned!r}")
-        b = confidence_sequence(k, n, confidence_level=group_level, t_opt=planned)
-        kc, nc = (clusters_by_group or {}).get(key, ([k], [n]))
-        usable = [(int(a), int(t)) for a, t in zip(kc, nc, strict=True) if int(t) > 0]
-        high = population_upper([a for a, _ in usable], [t for _, t in usable], below_alpha) \
-            if usable else 1.0
-        low = b.low
-        if key in prev:
-            low = max(low, prev[key].low)
-            high = min(high, prev[key].high)
-        verdict: Verdict = "below" if high < theta else "above" if low > theta else \
-            "inconclusive"
-        groups.append(GroupDecision(key, b.n, b.n_harmful, theta, low, high, verdict,
-                                    group_level, len(usable), look, planned_looks,
-                                    below_alpha))
+    groups = [_group_decision(key, max_rates[key], counts_by_group.get(key, (0, 0)),
+                              planned_samples, (clusters_by_group or {}).get(key),
+                              prev.get(key), group_level, below_alpha, look, planned_looks)
+              for key in sorted(max_rates)]
+    return _decision(groups, budget_exhausted, level)
+
+
+def _check_looks(look: object, planned_looks: object) -> None:
+    if isinstance(look, bool) or not isinstance(look, int) or look < 1 or \
+            isinstance(planned_looks, bool) or not isinstance(planned_looks, int) or \
+            planned_looks < 1:
+        raise StatsInputError(
+            f"look and planned_looks must be counts >= 1, got {look!r} and {planned_looks!r}")
+
+
+def _decision(groups: list[GroupDecision], budget_exhausted: bool,
+              level: float) -> SequentialDecision:
+    """Stop when every group is settled or the budget is spent; else continue."""
     any_above = any(g.verdict == "above" for g in groups)
     all_settled = all(g.settled for g in groups)
     overall: Verdict = "above" if any_above else "below" if all_settled else "inconclusive"
