@@ -177,9 +177,6 @@ FUNCTIONS_OVER: dict[str, str] = {
     "harness/gate_plan.py:gate_plan": "h12c",
     "harness/sim/canon.py:analyse": "h11c",
     "harness/stats/misclassification.py:rogan_gladen": "h12c",
-    "harness/watch/_evaluate.py:evaluate_watch": "h15b",
-    "harness/watch/_evaluate.py:_drift_alarms": "h15b",
-    "harness/watch/production.py:evaluate_signals": "h15b",
 }
 
 

@@ -15,7 +15,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from harness.errors import UsageError
-from harness.run._finish import check_calibration, finish_run
+from harness.run._finish import (
+    FINISH_MODULES,
+    check_calibration,
+    finish_run,
+    warm_finish_imports,
+)
 from harness.run._manifest import (
     build_manifest,
     resume_target_options,
@@ -43,6 +48,7 @@ from harness.targets import make_target
 from harness.targets.base import BatchTarget, Target
 
 __all__ = [
+    "FINISH_MODULES",
     "RunOptions",
     "RunResult",
     "check_calibration",
@@ -54,6 +60,7 @@ __all__ = [
     "shard_from_manifest",
     "stored_suite",
     "today",
+    "warm_finish_imports",
 ]
 
 
@@ -116,8 +123,10 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
     manifest = build_manifest(suite, options, target, run_id, started)
     write_json(run_dir / MANIFEST, manifest)
     with RunLock(run_dir), run_guard(run_dir, manifest):
+        warming = warm_finish_imports()
         manifest = asyncio.run(sample_run(suite, options, target, run_dir, run_id, tally, None,
                                           manifest))
+        warming.join()
         return finish_run(suite, run_dir, manifest, tally, options.calibration)
 
 
@@ -158,8 +167,10 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None, *,
         m["status"] = "running"
         made = _make_target(options, suite.concurrency or 16)
         with run_guard(run.run_dir, m):
+            warming = warm_finish_imports()
             manifest = asyncio.run(sample_run(suite, options, made, run.run_dir, run.run_id,
                                               tally, done, m))
+            warming.join()
             return finish_run(suite, run.run_dir, manifest, tally, options.calibration)
 
 

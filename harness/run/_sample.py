@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.analysis import sequential_decision
 from harness.detectors import DetectorContext, DetectorPool
 from harness.engine import Progress, batch_items, execute
 from harness.plan import MAX_BATCH_N, Cell, plan_cells, plan_work, shard_cells
@@ -100,6 +99,8 @@ async def _run_sequential(suite: Suite, options: RunOptions, target: Target, cel
                           done: set[tuple[str, int]] | None, pool: DetectorPool,
                           ) -> dict[str, Any]:
     """Sample in rounds; stop when the anytime-valid bounds settle every gated group."""
+    from harness.analysis import sequential_decision  # scipy: not before the first request
+
     fixed_plan = len(cells) * suite.samples
     budget = options.max_samples or 2 * fixed_plan
     per_round = max(1, math.ceil(suite.samples / 4))

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -98,155 +99,189 @@ def evaluate_watch(
 ) -> WatchStatus:
     """The status of a watch at ``as_of`` from its ledger (pure and deterministic)."""
     d = definition
-    fam_alpha = d.drift_budget / len(DRIFT_FAMILIES)
-    planned_looks = max(d.days - 1, 1)  # comparisons start at the second run
     start = d.start or (entries[0].as_of if entries else None)
     days_elapsed = 0 if start is None else min(max((as_of - start).days + 1, 0), d.days)
-    days_left = d.days - days_elapsed
     period_over = start is not None and (as_of - start).days + 1 >= d.days
-
     coverage = night_coverage(d, entries, as_of, _created_date(d.created))
     segs = segment_indices(entries)
-    alarms: list[Alarm] = []
+    alarms = _model_update_alarms(entries, segs)
     points: list[RunPoint] = []
     segment_info: list[dict[str, Any]] = []
-
-    # Model / fingerprint changes.
-    for i in range(1, len(entries)):
-        if segs[i] != segs[i - 1]:
-            prev = next(entries[j] for j in range(i - 1, -1, -1) if any(entries[j].identity))
-            e = entries[i]
-            behaviour = _changed(((), (), prev.identity[2]), ((), (), e.identity[2]))
-            named = _changed((prev.models, prev.fingerprints, ()), (e.models, e.fingerprints, ()))
-            was = (f"{', '.join(prev.models) or '?'} "
-                   f"({', '.join(prev.fingerprints) or 'no fingerprint'})")
-            now = f"{', '.join(e.models) or '?'} ({', '.join(e.fingerprints) or 'no fingerprint'})"
-            if named:
-                message = f"unexpected model update: {was} -> {now}"
-            else:
-                message = (f"model behaviour changed: the canary answers (temperature 0, fixed "
-                           f"seed) differ ({prev.behaviour} -> {e.behaviour}) under the same "
-                           f"name {now}: the deployment changed without saying so")
-            alarms.append(Alarm(
-                "model-update", "behaviour" if behaviour and not named else "identity",
-                e.run_id, e.as_of, i, message + "; a new segment starts here",
-                {"from_models": list(prev.models), "to_models": list(e.models),
-                 "from_fingerprints": list(prev.fingerprints),
-                 "to_fingerprints": list(e.fingerprints),
-                 "from_behaviour": prev.behaviour, "to_behaviour": e.behaviour}))
-
-    last_path: list[Any] = []
-    last_t_opt = 1.0
-    last_counts: tuple[list[int], list[int]] = ([], [])
-    last_entries: list[LedgerEntry] = []
-    detect_window = window_nights(d.days, DETECT_WINDOW_SHARE)
-    verify_window = window_nights(d.days, VERIFY_WINDOW_SHARE)
+    last: _Segment | None = None
     for seg in sorted(set(segs)):
-        idx = [i for i, s in enumerate(segs) if s == seg]
-        seg_entries = [entries[i] for i in idx]
-        n_per_run = [e.n for e in seg_entries]
-        k_per_run = [e.n_harmful for e in seg_entries]
-        first = seg_entries[0]
-        per_run_plan = first.n_planned or first.n or 1
-        t_opt = float(per_run_plan * d.days)
-        # Half the breach budget: the whole-segment sequence (not intersected over nights, so
-        # the upper bound shown never keeps an early night's value after a rise).
-        path = confidence_sequence_path(k_per_run, n_per_run,
-                                        confidence_level=1.0 - d.alpha / 2.0, t_opt=t_opt,
-                                        intersect=False)
-        for j, (e, b) in enumerate(zip(seg_entries, path, strict=True)):
-            if e.n > 0:
-                ci = binomial_interval(e.n_harmful, e.n, d.confidence_level, "wilson")
-                ci_low, ci_high = ci.low, ci.high
-            else:
-                ci_low, ci_high = 0.0, 1.0
-            # What verification would say if the period ended after this run (first look).
-            v_j = verify_rate(k_per_run[: j + 1], n_per_run[: j + 1], d.max_rate,
-                              alpha=verification_alpha(d.alpha, 1), window=verify_window)
-            points.append(RunPoint(e.run_id, e.as_of, seg, e.n, e.n_harmful, ci_low, ci_high,
-                                   b.low, b.high, e.models, e.fingerprints, v_j.high))
-        # Breach: the sequence's lower bound passes the max rate ...
-        breach_at: int | None = None
-        for j, b in enumerate(path):
-            if b.low > d.max_rate:
-                breach_at = j
-                e = seg_entries[j]
-                alarms.append(Alarm(
-                    "breach", "confidence-sequence", e.run_id, e.as_of, idx[j],
-                    f"pooled harmful rate {b.rate:.2%} ({b.n_harmful}/{b.n}); the "
-                    f"{1 - d.alpha / 2:.1%} confidence sequence lower bound {b.low:.2%} is "
-                    f"above the max rate {d.max_rate:.2%}",
-                    {"n": b.n, "n_harmful": b.n_harmful, "cs_low": b.low, "cs_high": b.high,
-                     "max_rate": d.max_rate, "segment": seg}))
-                break
-        # ... or the last nights' rate is shown above it (a rise after a clean stretch).
-        wb = recent_rate_breach(k_per_run, n_per_run, d.max_rate, alpha=d.alpha / 2.0,
-                                window=detect_window, planned_looks=d.days)
-        if wb is not None and (breach_at is None or wb.look < breach_at):
-            e = seg_entries[wb.look]
-            since = seg_entries[wb.first_look_in_window]
-            alarms.append(Alarm(
-                "breach", "recent-window", e.run_id, e.as_of, idx[wb.look],
-                f"harmful rate {wb.n_harmful / wb.n:.2%} ({wb.n_harmful}/{wb.n}) since "
-                f"{since.as_of.isoformat()}; its exact lower bound {wb.low:.2%} (level "
-                f"{wb.alpha:.2g} at this look) is above the max rate {d.max_rate:.2%}",
-                {**wb.to_dict(), "since_run_id": since.run_id, "segment": seg}))
-        alarms.extend(_drift_alarms(d, seg, seg_entries, idx, fam_alpha, planned_looks))
-        segment_info.append({
-            "segment": seg, "first_run": first.run_id, "first_as_of": first.as_of.isoformat(),
-            "runs": len(seg_entries), "models": list(first.models),
-            "fingerprints": list(first.fingerprints),
-            "n": path[-1].n, "n_harmful": path[-1].n_harmful,
-            "cs_low": path[-1].low, "cs_high": path[-1].high,
-        })
-        last_path = path
-        last_t_opt = t_opt
-        last_counts = (k_per_run, n_per_run)
-        last_entries = seg_entries
-
+        last = _evaluate_segment(d, seg, [i for i, s in enumerate(segs) if s == seg], entries)
+        points.extend(last.points)
+        alarms.extend(last.alarms)
+        segment_info.append(last.info)
     alarms.sort(key=lambda a: (a.run_index, a.kind))
-    runs_in_segment = len(last_path)
-    if last_path:
-        cur = last_path[-1]
+    runs_in_segment = len(last.path) if last is not None else 0
+    if last is not None and last.path:
+        cur = last.path[-1]
         n, k, lo, hi = cur.n, cur.n_harmful, cur.low, cur.high
     else:
         n, k, lo, hi = 0, 0, 0.0, 1.0
+    verify_window = window_nights(d.days, VERIFY_WINDOW_SHARE)
     # Verification: only after the period; the i-th run on or after its last day spends
     # verification_alpha(alpha, i). Before that, "holding" is the same test as if it ended now.
-    end = start + timedelta(days=d.days - 1) if start is not None else None
-    look = max(1, sum(1 for e in last_entries if end is not None and e.as_of >= end))
-    level = verification_alpha(d.alpha, look if period_over else 1)
-    ver = verify_rate(last_counts[0], last_counts[1], d.max_rate, alpha=level,
-                      window=verify_window) if last_entries else None
-    status: Status
-    note = ""
-    if any(a.kind == "breach" for a in alarms):
-        status = "breached"
-    elif alarms:
-        status = "drift"
-    elif runs_in_segment >= d.min_runs and ver is not None and ver.verified:
-        status = "verified" if period_over and coverage.met else "holding"
-        if period_over and not coverage.met:
-            note = (f"the bound holds but only {len(coverage.nights_run)} of {d.days} nights "
-                    f"ran ({coverage.nights_needed} needed, min coverage "
-                    f"{d.min_coverage:.0%}); backfill missing nights with "
-                    f"`harness watch run {d.name} --as-of YYYY-MM-DD`")
-    else:
-        status = "watching"
-        if period_over:
-            note = ("the period is over but the upper bounds (whole segment and last "
-                    f"{verify_window} nights) are not both below the max rate; keep running "
-                    "nightly (verification stays valid) or plan more samples")
-        elif runs_in_segment < d.min_runs:
-            note = f"{runs_in_segment} of {d.min_runs} minimum runs so far"
+    ver = None
+    if last is not None and last.entries:
+        end = start + timedelta(days=d.days - 1) if start is not None else None
+        look = max(1, sum(1 for e in last.entries if end is not None and e.as_of >= end))
+        level = verification_alpha(d.alpha, look if period_over else 1)
+        ver = verify_rate(last.k_per_run, last.n_per_run, d.max_rate, alpha=level,
+                          window=verify_window)
+    status, note = _status(d, alarms, runs_in_segment, ver, period_over, coverage,
+                           verify_window)
     return WatchStatus(
         name=d.name, status=status, as_of=as_of, start=start, days=d.days,
-        days_elapsed=days_elapsed, days_left=days_left, runs=len(entries),
+        days_elapsed=days_elapsed, days_left=d.days - days_elapsed, runs=len(entries),
         runs_in_segment=runs_in_segment, min_runs=d.min_runs, max_rate=d.max_rate,
         confidence_level=d.confidence_level, n=n, n_harmful=k, cs_low=lo, cs_high=hi,
-        t_opt=last_t_opt, points=tuple(points), alarms=tuple(alarms),
-        segments=tuple(segment_info), drift_alpha=d.drift_budget, note=note,
-        coverage=coverage, verification=ver.to_dict() if ver is not None else None)
+        t_opt=last.t_opt if last is not None else 1.0, points=tuple(points),
+        alarms=tuple(alarms), segments=tuple(segment_info), drift_alpha=d.drift_budget,
+        note=note, coverage=coverage, verification=ver.to_dict() if ver is not None else None)
+
+
+def _model_update_alarms(entries: Sequence[LedgerEntry], segs: Sequence[int]) -> list[Alarm]:
+    """One `model-update` alarm where each new segment starts (a new model or fingerprint,
+    or the same names answering the canaries differently)."""
+    alarms: list[Alarm] = []
+    for i in range(1, len(entries)):
+        if segs[i] == segs[i - 1]:
+            continue
+        prev = next(entries[j] for j in range(i - 1, -1, -1) if any(entries[j].identity))
+        e = entries[i]
+        behaviour = _changed(((), (), prev.identity[2]), ((), (), e.identity[2]))
+        named = _changed((prev.models, prev.fingerprints, ()), (e.models, e.fingerprints, ()))
+        was = (f"{', '.join(prev.models) or '?'} "
+               f"({', '.join(prev.fingerprints) or 'no fingerprint'})")
+        now = f"{', '.join(e.models) or '?'} ({', '.join(e.fingerprints) or 'no fingerprint'})"
+        if named:
+            message = f"unexpected model update: {was} -> {now}"
+        else:
+            message = (f"model behaviour changed: the canary answers (temperature 0, fixed "
+                       f"seed) differ ({prev.behaviour} -> {e.behaviour}) under the same "
+                       f"name {now}: the deployment changed without saying so")
+        alarms.append(Alarm(
+            "model-update", "behaviour" if behaviour and not named else "identity",
+            e.run_id, e.as_of, i, message + "; a new segment starts here",
+            {"from_models": list(prev.models), "to_models": list(e.models),
+             "from_fingerprints": list(prev.fingerprints),
+             "to_fingerprints": list(e.fingerprints),
+             "from_behaviour": prev.behaviour, "to_behaviour": e.behaviour}))
+    return alarms
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """One segment of the ledger evaluated: its confidence sequence, points and alarms."""
+
+    entries: list[LedgerEntry]
+    k_per_run: list[int]
+    n_per_run: list[int]
+    t_opt: float
+    path: list[Any]
+    points: list[RunPoint]
+    alarms: list[Alarm]
+    info: dict[str, Any]
+
+
+def _evaluate_segment(d: WatchDefinition, seg: int, idx: list[int],
+                      entries: Sequence[LedgerEntry]) -> _Segment:
+    """The runs of segment `seg` (ledger indexes `idx`): points, breach and drift alarms."""
+    seg_entries = [entries[i] for i in idx]
+    n_per_run = [e.n for e in seg_entries]
+    k_per_run = [e.n_harmful for e in seg_entries]
+    first = seg_entries[0]
+    t_opt = float((first.n_planned or first.n or 1) * d.days)
+    # Half the breach budget: the whole-segment sequence (not intersected over nights, so
+    # the upper bound shown never keeps an early night's value after a rise).
+    path = confidence_sequence_path(k_per_run, n_per_run,
+                                    confidence_level=1.0 - d.alpha / 2.0, t_opt=t_opt,
+                                    intersect=False)
+    verify_window = window_nights(d.days, VERIFY_WINDOW_SHARE)
+    points: list[RunPoint] = []
+    for j, (e, b) in enumerate(zip(seg_entries, path, strict=True)):
+        if e.n > 0:
+            ci = binomial_interval(e.n_harmful, e.n, d.confidence_level, "wilson")
+            ci_low, ci_high = ci.low, ci.high
+        else:
+            ci_low, ci_high = 0.0, 1.0
+        # What verification would say if the period ended after this run (first look).
+        v_j = verify_rate(k_per_run[: j + 1], n_per_run[: j + 1], d.max_rate,
+                          alpha=verification_alpha(d.alpha, 1), window=verify_window)
+        points.append(RunPoint(e.run_id, e.as_of, seg, e.n, e.n_harmful, ci_low, ci_high,
+                               b.low, b.high, e.models, e.fingerprints, v_j.high))
+    alarms = _breach_alarms(d, seg, seg_entries, idx, path)
+    alarms.extend(_drift_alarms(d, seg, seg_entries, idx, d.drift_budget / len(DRIFT_FAMILIES),
+                                max(d.days - 1, 1)))  # comparisons start at the second run
+    info = {
+        "segment": seg, "first_run": first.run_id, "first_as_of": first.as_of.isoformat(),
+        "runs": len(seg_entries), "models": list(first.models),
+        "fingerprints": list(first.fingerprints),
+        "n": path[-1].n, "n_harmful": path[-1].n_harmful,
+        "cs_low": path[-1].low, "cs_high": path[-1].high,
+    }
+    return _Segment(seg_entries, k_per_run, n_per_run, t_opt, path, points, alarms, info)
+
+
+def _breach_alarms(d: WatchDefinition, seg: int, seg_entries: Sequence[LedgerEntry],
+                   idx: Sequence[int], path: Sequence[Any]) -> list[Alarm]:
+    """A breach: the confidence sequence's lower bound passes the max rate, or (earlier) the
+    last nights' rate is shown above it (a rise after a clean stretch)."""
+    alarms: list[Alarm] = []
+    breach_at: int | None = None
+    for j, b in enumerate(path):
+        if b.low > d.max_rate:
+            breach_at = j
+            e = seg_entries[j]
+            alarms.append(Alarm(
+                "breach", "confidence-sequence", e.run_id, e.as_of, idx[j],
+                f"pooled harmful rate {b.rate:.2%} ({b.n_harmful}/{b.n}); the "
+                f"{1 - d.alpha / 2:.1%} confidence sequence lower bound {b.low:.2%} is "
+                f"above the max rate {d.max_rate:.2%}",
+                {"n": b.n, "n_harmful": b.n_harmful, "cs_low": b.low, "cs_high": b.high,
+                 "max_rate": d.max_rate, "segment": seg}))
+            break
+    wb = recent_rate_breach([e.n_harmful for e in seg_entries], [e.n for e in seg_entries],
+                            d.max_rate, alpha=d.alpha / 2.0,
+                            window=window_nights(d.days, DETECT_WINDOW_SHARE),
+                            planned_looks=d.days)
+    if wb is not None and (breach_at is None or wb.look < breach_at):
+        e = seg_entries[wb.look]
+        since = seg_entries[wb.first_look_in_window]
+        alarms.append(Alarm(
+            "breach", "recent-window", e.run_id, e.as_of, idx[wb.look],
+            f"harmful rate {wb.n_harmful / wb.n:.2%} ({wb.n_harmful}/{wb.n}) since "
+            f"{since.as_of.isoformat()}; its exact lower bound {wb.low:.2%} (level "
+            f"{wb.alpha:.2g} at this look) is above the max rate {d.max_rate:.2%}",
+            {**wb.to_dict(), "since_run_id": since.run_id, "segment": seg}))
+    return alarms
+
+
+def _status(d: WatchDefinition, alarms: Sequence[Alarm], runs_in_segment: int, ver: Any,
+            period_over: bool, coverage: Any, verify_window: int) -> tuple[Status, str]:
+    """(status, note): breached > drift > verified/holding > watching."""
+    if any(a.kind == "breach" for a in alarms):
+        return "breached", ""
+    if alarms:
+        return "drift", ""
+    if runs_in_segment >= d.min_runs and ver is not None and ver.verified:
+        if period_over and not coverage.met:
+            return "holding", (
+                f"the bound holds but only {len(coverage.nights_run)} of {d.days} nights "
+                f"ran ({coverage.nights_needed} needed, min coverage "
+                f"{d.min_coverage:.0%}); backfill missing nights with "
+                f"`harness watch run {d.name} --as-of YYYY-MM-DD`")
+        return ("verified" if period_over else "holding"), ""
+    if period_over:
+        return "watching", (
+            "the period is over but the upper bounds (whole segment and last "
+            f"{verify_window} nights) are not both below the max rate; keep running "
+            "nightly (verification stays valid) or plan more samples")
+    if runs_in_segment < d.min_runs:
+        return "watching", f"{runs_in_segment} of {d.min_runs} minimum runs so far"
+    return "watching", ""
 
 
 def _created_date(created: str) -> date | None:
@@ -265,8 +300,14 @@ def _drift_alarms(
     planned_looks: int,
 ) -> list[Alarm]:
     """The first alarm of each drift family within one segment."""
-    out: list[Alarm] = []
-    # Rate homogeneity across runs 1..k of the segment, re-tested at every look.
+    return [*_homogeneity_alarm(d, seg, seg_entries, idx, fam_alpha, planned_looks),
+            *_cusum_alarm(d, seg_entries, idx, fam_alpha),
+            *_reference_alarms(seg_entries, idx, fam_alpha, planned_looks)]
+
+
+def _homogeneity_alarm(d: WatchDefinition, seg: int, seg_entries: Sequence[LedgerEntry],
+                       idx: Sequence[int], fam_alpha: float, planned_looks: int) -> list[Alarm]:
+    """Rate homogeneity across runs 1..k of the segment, re-tested at every look."""
     for look in range(1, len(seg_entries)):
         runs = seg_entries[: look + 1]
         level = look_alpha(fam_alpha, look, planned_looks)
@@ -275,33 +316,45 @@ def _drift_alarms(
                                alpha=level)
         if res.p_value <= level:
             e = seg_entries[look]
-            out.append(Alarm(
+            return [Alarm(
                 "drift", "homogeneity", e.run_id, e.as_of, idx[look],
                 f"harmful rates differ between the {look + 1} runs of this segment "
                 f"(p = {res.p_value:.2g} <= {level:.2g}, {res.method})",
                 {"statistic": res.statistic, "p_value": res.p_value, "alpha_spent": level,
                  "method": res.method, "rates": [e2.n_harmful / e2.n if e2.n else None
-                                                 for e2 in runs]}))
-            break
-    # CUSUM of run counts against the max rate.
+                                                 for e2 in runs]})]
+    return []
+
+
+def _cusum_alarm(d: WatchDefinition, seg_entries: Sequence[LedgerEntry], idx: Sequence[int],
+                 fam_alpha: float) -> list[Alarm]:
+    """CUSUM of run counts against the max rate."""
     p1 = cusum_alternative(d.max_rate)
-    if 0.0 < d.max_rate < p1 < 1.0:
-        cres = binomial_cusum([e.n_harmful for e in seg_entries], [e.n for e in seg_entries],
-                              p0=d.max_rate, p1=p1, alpha=fam_alpha)
-        if cres.alarm_run is not None and cres.alarm_start is not None:
-            e = seg_entries[cres.alarm_run]
-            since = seg_entries[cres.alarm_start]
-            recent = seg_entries[cres.alarm_start: cres.alarm_run + 1]
-            k = sum(x.n_harmful for x in recent)
-            n = sum(x.n for x in recent)
-            out.append(Alarm(
-                "drift", "cusum", e.run_id, e.as_of, idx[cres.alarm_run],
-                f"run rates shifted up since {since.as_of.isoformat()}: {k}/{n} harmful "
-                f"in the last {len(recent)} runs (CUSUM of {d.max_rate:g} vs {p1:g})",
-                {"cusum": cres.statistic[cres.alarm_run], "p0": d.max_rate, "p1": p1,
-                 "since_run_id": since.run_id, "n": n, "n_harmful": k,
-                 "alpha_family": fam_alpha}))
-    # Per-run comparisons against the segment's reference run (stored in the ledger).
+    if not 0.0 < d.max_rate < p1 < 1.0:
+        return []
+    cres = binomial_cusum([e.n_harmful for e in seg_entries], [e.n for e in seg_entries],
+                          p0=d.max_rate, p1=p1, alpha=fam_alpha)
+    if cres.alarm_run is None or cres.alarm_start is None:
+        return []
+    e = seg_entries[cres.alarm_run]
+    since = seg_entries[cres.alarm_start]
+    recent = seg_entries[cres.alarm_start: cres.alarm_run + 1]
+    k = sum(x.n_harmful for x in recent)
+    n = sum(x.n for x in recent)
+    return [Alarm(
+        "drift", "cusum", e.run_id, e.as_of, idx[cres.alarm_run],
+        f"run rates shifted up since {since.as_of.isoformat()}: {k}/{n} harmful "
+        f"in the last {len(recent)} runs (CUSUM of {d.max_rate:g} vs {p1:g})",
+        {"cusum": cres.statistic[cres.alarm_run], "p0": d.max_rate, "p1": p1,
+         "since_run_id": since.run_id, "n": n, "n_harmful": k,
+         "alpha_family": fam_alpha})]
+
+
+def _reference_alarms(seg_entries: Sequence[LedgerEntry], idx: Sequence[int],
+                      fam_alpha: float, planned_looks: int) -> list[Alarm]:
+    """Per-run comparisons against the segment's reference run (stored in the ledger): the
+    first alarm of each test (detector scores, refusal rate, output length)."""
+    out: list[Alarm] = []
     first_alarm: dict[str, bool] = {}
     for look in range(1, len(seg_entries)):
         e = seg_entries[look]
