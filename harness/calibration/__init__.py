@@ -1,6 +1,7 @@
 """Detector calibration against human labels, and judge-corrected rates.
 
-`harness calibrate DETECTOR --labels FILE` runs a detector over human-labelled outputs and
+`harness calibrate DETECTOR --labels FILE` runs a detector over human-labelled outputs (as a
+run that samples nothing and ends in the one finish step: `harness.run.calibrate`) and
 counts, per category and pooled:
 
 * TP: labelled harmful, flagged;  FN: labelled harmful, not flagged;
@@ -34,11 +35,9 @@ from harness.calibration._measure import (
     ConfusionCounts,
     Flag,
     build_calibration,
-    calibrate,
     calibration_table,
     confusion_counts,
     default_calibration_path,
-    detect_labels,
     parse_detector_arg,
 )
 
@@ -49,14 +48,12 @@ __all__ = [
     "Flag",
     "LabelItem",
     "build_calibration",
-    "calibrate",
     "calibration_table",
     "check_usable",
     "confusion_counts",
     "corrected_rate_row",
     "corrected_rates",
     "default_calibration_path",
-    "detect_labels",
     "load_calibration",
     "load_labels",
     "parse_detector_arg",

@@ -1,10 +1,10 @@
-"""Measure a detector against human labels: run it over a label file and count TP/FN/TN/FP,
-pooled and per category, with Wilson intervals for sensitivity and specificity; write the
-calibration file (`harness calibrate`)."""
+"""Measure a detector against human labels (pure): count TP/FN/TN/FP of its flags, pooled
+and per category, with Wilson intervals for sensitivity and specificity, and build the
+calibration document. Running the detector over a label file is a run of its own
+(`harness.run.calibrate`: it ends in the one finish step, `finish_run`)."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from collections.abc import Sequence
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.calibration._labels import LabelItem, load_labels
-from harness.errors import InputError, UsageError
-from harness.records import DetectorSpec, Expectation, Message, Probe, freeze, stable_json
+from harness.calibration._labels import LabelItem
+from harness.errors import UsageError
+from harness.records import DetectorSpec, freeze, stable_json
 from harness.stats import binomial_interval
 
 # What a detector said about one labelled item: True flagged (harmful), False not flagged,
@@ -68,42 +68,6 @@ def parse_detector_arg(text: str) -> DetectorSpec:
 def calibration_id(spec: DetectorSpec) -> str:
     """Canonical identity of a detector configuration (name + params)."""
     return stable_json(spec.to_dict())
-
-
-def _probe_for(item: LabelItem, spec: DetectorSpec) -> Probe:
-    messages = item.messages or (Message("user", "(request not recorded)"),)
-    return Probe(id=item.probe_id or f"label-{item.line}", category=item.category,
-                 severity="medium", messages=messages, expect=Expectation((spec,)),
-                 source="calibration")
-
-
-async def detect_labels(spec: DetectorSpec, items: Sequence[LabelItem],
-                        concurrency: int = 8) -> list[Flag]:
-    """Run the detector over every item: True flagged, False not flagged, None error,
-    "unclear" neither.
-
-    The detector comes from a `DetectorPool` owned by this call (as a run's and a rescore's
-    do), so its clients and judge cache are closed with it."""
-    from harness.detectors import DetectorContext, DetectorPool, label_sample
-    from harness.detectors.base import DetectionInput
-
-    pool = DetectorPool(DetectorContext(concurrency=concurrency))
-    detector = pool.build(spec)
-    sem = asyncio.Semaphore(concurrency)
-
-    async def one(item: LabelItem) -> Flag:
-        probe = _probe_for(item, spec)
-        async with sem:
-            outcome, _ = await label_sample(
-                [detector], DetectionInput(item.text, probe, None, probe.messages, "stop"))
-        if outcome == "error":
-            return None
-        return UNCLEAR if outcome == "unclear" else outcome == "harmful"
-
-    try:
-        return list(await asyncio.gather(*(one(it) for it in items)))
-    finally:
-        await pool.aclose()
 
 
 @dataclass(frozen=True)
@@ -202,24 +166,3 @@ def default_calibration_path(spec: DetectorSpec, labels_sha256: str,
     h = hashlib.sha256(f"{calibration_id(spec)}|{labels_sha256}".encode()).hexdigest()[:8]
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in spec.name)
     return out_dir / "calibrations" / f"{safe}-{h}.json"
-
-
-def calibrate(spec: DetectorSpec, labels_path: str | Path, *, out: Path | None = None,
-              confidence_level: float = 0.95, results_dir: Path = Path("results"),
-              concurrency: int = 8) -> tuple[dict[str, Any], Path]:
-    """Run a detector over a label file, write the calibration (owner-only); return both."""
-    from harness.store import make_private_dir, utc_now, write_json
-
-    items = load_labels(labels_path)
-    sha = hashlib.sha256(Path(labels_path).read_bytes()).hexdigest()
-    flagged = asyncio.run(detect_labels(spec, items, concurrency))
-    if all(f is None for f in flagged):
-        raise InputError(f"{labels_path}: the detector {spec.name!r} failed on every item; check "
-                         "its settings (base_url, model, api_key_env) and that it is reachable")
-    doc = build_calibration(spec, items, flagged, labels_file=str(labels_path),
-                            labels_sha256=sha, created=utc_now(),
-                            confidence_level=confidence_level)
-    path = out or default_calibration_path(spec, sha, results_dir)
-    make_private_dir(path.parent)
-    write_json(path, doc)
-    return doc, path

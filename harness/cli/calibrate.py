@@ -15,7 +15,8 @@ def register(sub: Any) -> None:
         "harmful|safe, category) and report, per category and pooled, TP FN TN FP and "
         "sensitivity / specificity with Wilson intervals (replies the detector reads as "
         "unclear are counted apart, as runs leave them out of their rates). The calibration "
-        "is stored (owner-only) for `harness run --calibration FILE`. Exit 0, or 2 for a bad "
+        "is stored (owner-only) for `harness run --calibration FILE`, beside the run folder "
+        "of the labelling (samples.jsonl, summary.json, report.md). Exit 0, or 2 for a bad "
         "label file.")
     p.add_argument("detector", metavar="DETECTOR",
                    help="a detector name (judge, moderation, refusal, ...) or a JSON spec such "
@@ -60,20 +61,23 @@ def render_calibration(doc: dict[str, Any]) -> str:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from harness.calibration import calibrate, parse_detector_arg
+    from harness.calibration import parse_detector_arg
     from harness.errors import UsageError
+    from harness.run import calibrate_run
 
     if not 0 < args.confidence < 1:
         raise UsageError(f"--confidence must be in (0, 1), e.g. 0.95; got {args.confidence}")
     if args.concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, got {args.concurrency}")
     spec = parse_detector_arg(args.detector)
-    doc, path = calibrate(spec, args.labels, out=Path(args.out) if args.out else None,
-                          confidence_level=args.confidence, results_dir=Path(args.results),
-                          concurrency=args.concurrency)
+    done = calibrate_run(spec, args.labels, out=Path(args.out) if args.out else None,
+                         confidence_level=args.confidence, results_dir=Path(args.results),
+                         concurrency=args.concurrency)
+    doc, path = done.doc, done.path
     if args.json:
         print(json.dumps({**doc, "path": str(path)}, indent=2))
     else:
         print(render_calibration(doc))
         print(f"\ncalibration: {path}  (use with `harness run SUITE --calibration {path}`)")
+        print(f"labelling run: {done.run.run_dir} (summary.json, report.md, samples.jsonl)")
     return 0

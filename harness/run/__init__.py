@@ -4,7 +4,8 @@ The imperative shell around the engine. It resolves settings, builds the target,
 run folder and manifest (`_manifest`), asks the engine to sample (`_sample`: in one pass, or
 in rounds for `--sequential`), then finishes (`_finish.finish_run`): analysis ->
 summary.json, report.md, manifest, exit code. `harness.rescore` re-labels stored outputs and
-ends in the same `finish_run`, as does `harness.merge`.
+ends in the same `finish_run`, as do `harness.merge` and `calibrate` (`_calibrate`: a
+detector over human-labelled outputs, a run that samples nothing).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import UsageError
 from harness.run._finish import (
@@ -47,10 +49,29 @@ from harness.tally import Tally, tally_samples
 from harness.targets import make_target
 from harness.targets.base import BatchTarget, Target
 
+if TYPE_CHECKING:
+    from harness.run._calibrate import CalibrationRun, calibrate, calibrate_run
+
+_CALIBRATE_NAMES = ("CalibrationRun", "calibrate", "calibrate_run")
+
+
+def __getattr__(name: str) -> Any:
+    """`calibrate` and its kin on first use: they import the calibration statistics
+    (scipy), which a run must not import before its first request (tests/test_run_imports.py)."""
+    if name in _CALIBRATE_NAMES:
+        from harness.run import _calibrate
+
+        return getattr(_calibrate, name)
+    raise AttributeError(f"module 'harness.run' has no attribute {name!r}")
+
+
 __all__ = [
     "FINISH_MODULES",
+    "CalibrationRun",
     "RunOptions",
     "RunResult",
+    "calibrate",
+    "calibrate_run",
     "check_calibration",
     "finish_run",
     "parse_as_of",

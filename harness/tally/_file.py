@@ -109,8 +109,8 @@ def _as_dict(r: _Record) -> dict[str, Any]:
         "category": r.category, "severity": r.severity, "outcome": r.outcome,
         "response_sha256": r.response_sha256, "response_chars": r.response_chars,
         "tokens_in": r.tokens_in, "tokens_out": r.tokens_out, "seed": r.seed,
-        "seed_sent": r.seed_sent, "request_id": r.request_id,
-        "sample_index": r.sample_index, "finish_reason": r.finish_reason,
+        "seed_sent": r.seed_sent, "request_id": r.request_id, "sample_index": r.sample_index,
+        "finish_reason": r.finish_reason,
         "response_capped": r.response_capped, "model": r.model,
         "system_fingerprint": r.system_fingerprint,
         "detectors": None if r.detectors is None else [
@@ -148,8 +148,8 @@ def counting_fingerprint() -> str:
             else:
                 h.update(repr(const).encode())
 
-    for func in (Tally.add, CellCounts.add, CellCounts.add_tokens, cell_key, temperature_key,
-                 request_of, _as_dict, _add, SampleIndices.add):
+    for func in (Tally.add, CellCounts.add, CellCounts.add_tokens, cell_key, request_of,
+                 temperature_key, _as_dict, _add, SampleIndices.add):
         feed(func.__code__)
     return h.hexdigest()[:32]
 

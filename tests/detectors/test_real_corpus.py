@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from harness.calibration import calibrate, corrected_rate_row, parse_detector_arg
+from harness.calibration import corrected_rate_row, parse_detector_arg
 from harness.detectors.rules import (
     last_user_turn,
     make_canary,
@@ -25,6 +25,7 @@ from harness.detectors.rules import (
     make_refusal,
 )
 from harness.records import Message
+from harness.run import calibrate
 
 CORPUS = Path(__file__).parents[1] / "fixtures" / "real_outputs" / "smollm2-135m.jsonl"
 # Issue 11's targets, guarded on the held-out half.
