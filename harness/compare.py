@@ -50,6 +50,7 @@ from harness.records import temperature_key
 from harness.stats import difference_interval
 from harness.stats.binomial import Interval
 from harness.stats.paired import noninferiority_verdict, paired_difference
+from harness.stats.requests import effective_difference_interval, request_dependence
 from harness.store import load_run
 from harness.tally import CellCounts, Tally, count_samples
 
@@ -129,9 +130,10 @@ def compare_group(key: str, base: list[CellCounts], cand: list[CellCounts], marg
     nc = sum(c.n_scored for c in cand)
     if nb == 0 or nc == 0:
         raise UsageError(f"group {key!r} has no scored samples in one of the runs")
+    deffs = (_request_deff(base), _request_deff(cand))
     if estimand == "fixed-set":
         return _fixed_set_group(key, kb, nb, kc, nc, margin, confidence_level,
-                                len(set(base_cells) & set(cand_cells)))
+                                len(set(base_cells) & set(cand_cells)), deffs)
     pb_cells = _per_probe([base_cells[s] for s in shared])
     pc_cells = _per_probe([cand_cells[s] for s in shared])
     probes = sorted(p for p in pb_cells if pb_cells[p][1] > 0 and pc_cells.get(p, (0, 0))[1] > 0)
@@ -150,7 +152,8 @@ def compare_group(key: str, base: list[CellCounts], cand: list[CellCounts], marg
             # As in run gates: "no worse" must hold for the prompt population (paired by
             # probe, above), but a regression on this suite's own prompts is shown by the
             # fixed-suite difference; given the prompts the two runs sample independently.
-            fixed = difference_interval(kc, nc, kb, nb, confidence_level)
+            fixed = effective_difference_interval(kc, nc, kb, nb, confidence_level, deffs[1],
+                                                  deffs[0])
             if fixed.low > 0:
                 verdict = "worse"
                 test += "; regression shown on the fixed suite (Newcombe on pooled counts)"
@@ -165,8 +168,14 @@ def compare_group(key: str, base: list[CellCounts], cand: list[CellCounts], marg
                            len(probes), "newcombe-hybrid (independent samples)", iv.high)
 
 
+def _request_deff(cells: list[CellCounts]) -> float:
+    """The run's request design effect over these cells (`harness.stats.requests`)."""
+    return request_dependence([[*c.requests.values()] for c in cells]).design_effect
+
+
 def _fixed_set_group(key: str, kb: int, nb: int, kc: int, nc: int, margin: float,
-                     confidence_level: float, shared_cells: int) -> GroupComparison:
+                     confidence_level: float, shared_cells: int,
+                     deffs: tuple[float, float] = (1.0, 1.0)) -> GroupComparison:
     """"This suite": candidate - baseline of the pooled rates over exactly these prompts.
 
     Given the prompts, the two runs sample them independently, each pooled count a sum of
@@ -175,9 +184,11 @@ def _fixed_set_group(key: str, kb: int, nb: int, kc: int, nc: int, margin: float
     proportions takes the binomial variance, which is at least the Poisson-binomial one
     (Hoeffding 1956), so heterogeneous cells (a few prompts carrying a regression) make it
     conservative, not wrong. It says nothing about prompts like these: a regression on
-    prompts the suite does not contain is not measured (docs/statistics.md §5.4).
+    prompts the suite does not contain is not measured (docs/statistics.md §5.4). Clustered
+    on the request: each run's counts at its request design effect (``deffs``: baseline,
+    candidate).
     """
-    iv = difference_interval(kc, nc, kb, nb, confidence_level)
+    iv = effective_difference_interval(kc, nc, kb, nb, confidence_level, deffs[1], deffs[0])
     return GroupComparison(key, False, kb / nb, kc / nc, kc / nc - kb / nb, iv.low, iv.high,
                            "this suite's prompts (fixed-set; Newcombe hybrid score on pooled "
                            f"counts over {shared_cells} shared cells)", None,

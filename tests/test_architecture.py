@@ -172,17 +172,11 @@ LONG_MARK = "# long:"
 # reported as a warning (remove it then, so the list only shrinks): with several helpers
 # landing at once, a split must not fail someone else's landing.
 MODULES_OVER: dict[str, str] = {
-    "harness/stats/clustered.py": "h12c",
-    "harness/stats/paired.py": "h12c",
-    "harness/stats/sequential.py": "h12c",
 }
 FUNCTIONS_OVER: dict[str, str] = {
     "harness/gate_plan.py:gate_plan": "h12c",
     "harness/sim/canon.py:analyse": "h11c",
     "harness/stats/misclassification.py:rogan_gladen": "h12c",
-    "harness/stats/paired.py:newcombe_paired_interval": "h12c",
-    "harness/stats/paired.py:paired_difference": "h12c",
-    "harness/stats/sequential.py:sequential_gate": "h12c",
 }
 
 

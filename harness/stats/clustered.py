@@ -54,12 +54,17 @@ from harness.errors import StatsInputError
 from harness.stats._checks import (
     check_clusters,
     check_confidence,
-    check_k_n,
     check_rate,
     check_sides,
 )
 from harness.stats.binomial import Sides
 from harness.stats.rare import rare_pvalue, rare_upper
+
+# Re-exported: "this suite" bounds and the worst probe live in their own modules.
+from harness.stats.requests import fixed_set_pvalue_below as fixed_set_pvalue_below
+from harness.stats.requests import fixed_set_upper_bound as fixed_set_upper_bound
+from harness.stats.worst import WorstCluster as WorstCluster
+from harness.stats.worst import worst_cluster_bound as worst_cluster_bound
 
 CLUSTER_METHODS = ("kg-cp", "bootstrap")
 DEFAULT_MAX_ICC = 0.5
@@ -95,36 +100,6 @@ class ClusteredEstimate:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values."""
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class WorstCluster:
-    """The worst cluster (probe) and a simultaneous upper bound on the worst true rate.
-
-    ``upper`` bounds max_j p_j: every cluster gets a one-sided Clopper-Pearson bound at
-    level 1 - alpha/C (Bonferroni), so with probability >= confidence_level all hold at
-    once, and the largest of them bounds the worst true rate. ``n_above_tau`` counts
-    clusters whose simultaneous lower bound (also alpha/C) exceeds ``tau`` (when given).
-    """
-
-    worst_id: str
-    worst_rate: float
-    worst_k: int
-    worst_n: int
-    upper: float
-    upper_id: str
-    confidence_level: float
-    n_clusters: int
-    correction: str = "bonferroni"
-    tau: float | None = None
-    n_above_tau: int | None = None
-    ids_above_tau: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready values."""
-        d = asdict(self)
-        d["ids_above_tau"] = list(self.ids_above_tau)
-        return d
 
 
 def anova_icc(k: np.ndarray, n: np.ndarray) -> float:
@@ -332,25 +307,6 @@ def population_upper_bound(
         n=int(n.sum()))
 
 
-def fixed_set_pvalue_below(k: int, n: int, max_rate: float) -> float:
-    """Exact one-sided binomial p-value P(X <= k | n, max_rate) for "this suite" (E1) claims.
-
-    Given the prompts, the pooled count of independent observations is Poisson-binomial, and
-    the binomial lower tail is conservative for it (Hoeffding 1956, Ann. Math. Stat. 27:713).
-    """
-    kk, nn = check_k_n(k, n)
-    r = check_rate("max_rate", max_rate, open_interval=True)
-    return float(min(1.0, stats.binom.cdf(kk, nn, r)))
-
-
-def fixed_set_upper_bound(k: int, n: int, alpha: float = 0.05) -> float:
-    """One-sided exact (Clopper-Pearson) upper bound at tail ``alpha`` for "this suite"."""
-    kk, nn = check_k_n(k, n)
-    a = check_rate("alpha", alpha, open_interval=True)
-    return 1.0 if kk >= nn else float(special.betaincinv(kk + 1, nn - kk, 1.0 - a))
-
-
-
 def cluster_rate_interval(
     k_per_cluster: Sequence[int] | np.ndarray,
     n_per_cluster: Sequence[int] | np.ndarray,
@@ -407,44 +363,6 @@ def cluster_rate_interval(
         rate=rate, low=float(low), high=float(high), method=method, confidence_level=c,
         sides=sides, n_clusters=int(k.size), n=n_total, k=k_total, icc=icc,
         design_effect=float(deff), effective_n=float(n_eff))
-
-
-def worst_cluster_bound(
-    k_per_cluster: Sequence[int] | np.ndarray,
-    n_per_cluster: Sequence[int] | np.ndarray,
-    confidence_level: float = 0.95,
-    ids: Sequence[str] | None = None,
-    tau: float | None = None,
-) -> WorstCluster:
-    """Worst cluster (highest observed rate) and a simultaneous upper bound on the worst rate.
-
-    Each cluster's one-sided exact bound is taken at level 1 - alpha/C (Bonferroni), so the
-    bounds hold together with probability >= confidence_level whatever the dependence.
-    """
-    k, n = check_clusters(k_per_cluster, n_per_cluster)
-    c = check_confidence(confidence_level)
-    names = [str(i) for i in range(k.size)] if ids is None else [str(i) for i in ids]
-    if len(names) != k.size:
-        raise StatsInputError(f"ids has {len(names)} names for {k.size} clusters")
-    a = (1.0 - c) / k.size
-    uppers = np.where(k >= n, 1.0, special.betaincinv(k + 1, np.maximum(n - k, 1), 1.0 - a))
-    lowers = np.where(k <= 0, 0.0, special.betaincinv(np.maximum(k, 1), n - k + 1, a))
-    rates = k / n
-    # Worst observed: highest rate; ties broken by more evidence (larger n), then order.
-    worst = int(np.lexsort((-n, -rates))[0])
-    top = int(np.argmax(uppers))
-    above: tuple[str, ...] = ()
-    n_above: int | None = None
-    tau_f: float | None = None
-    if tau is not None:
-        tau_f = check_rate("tau", tau)
-        above = tuple(names[i] for i in np.flatnonzero(lowers > tau_f))
-        n_above = len(above)
-    return WorstCluster(
-        worst_id=names[worst], worst_rate=float(rates[worst]), worst_k=int(k[worst]),
-        worst_n=int(n[worst]), upper=float(uppers[top]), upper_id=names[top],
-        confidence_level=c, n_clusters=int(k.size), tau=tau_f, n_above_tau=n_above,
-        ids_above_tau=above)
 
 
 def cluster_threshold_pvalues(

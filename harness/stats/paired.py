@@ -56,10 +56,10 @@ from harness.errors import StatsInputError
 from harness.stats._checks import (
     check_clusters,
     check_confidence,
-    check_count,
     check_rate,
     check_sides,
 )
+from harness.stats.betting import betting_mean_upper
 from harness.stats.binomial import (
     Interval,
     Sides,
@@ -69,6 +69,20 @@ from harness.stats.binomial import (
     difference_interval,
 )
 from harness.stats.clustered import _kg_parts, zero_event_upper
+from harness.stats.paired_binary import mcnemar_exact, newcombe_paired_interval
+
+# Re-exported: the betting bound and the binary-pairs interval have their own modules.
+__all__ = [
+    "NONINFERIORITY_VERDICTS",
+    "RAO_SCOTT_METHOD",
+    "PairedDifference",
+    "betting_mean_upper",
+    "mcnemar_exact",
+    "newcombe_paired_interval",
+    "noninferiority_verdict",
+    "paired_difference",
+    "rao_scott_paired_interval",
+]
 
 RAO_SCOTT_METHOD = "rao-scott-newcombe"
 """`interval_method` of the paired interval over probes with several samples per probe."""
@@ -109,84 +123,6 @@ class PairedDifference:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values."""
         return asdict(self)
-
-
-def mcnemar_exact(b: int, c: int) -> tuple[float, float]:
-    """Exact McNemar p-values (two-sided, one-sided for b > c) from discordant counts."""
-    m = b + c
-    if m == 0:
-        return 1.0, 1.0
-    two = min(1.0, 2.0 * float(stats.binom.cdf(min(b, c), m, 0.5)))
-    one = float(stats.binom.sf(b - 1, m, 0.5))
-    return two, one
-
-
-def newcombe_paired_interval(
-    n11: int,
-    n10: int,
-    n01: int,
-    n00: int,
-    confidence_level: float = 0.95,
-    *,
-    sides: Sides | str = "two-sided",
-) -> Interval:
-    """Newcombe's method 10 interval for p1 - p2 from a paired 2x2 table.
-
-    Each of the n = n11 + n10 + n01 + n00 units is classified twice: ``n11`` positive both
-    times, ``n10`` positive only the first time, ``n01`` only the second time, ``n00`` neither
-    (Newcombe's a, b, c, d). p1 = (n11 + n10)/n, p2 = (n11 + n01)/n, and the estimate is
-    p1 - p2 = (n10 - n01)/n. In `paired_difference` the first classification is the
-    candidate and the second the baseline, so the difference is candidate - baseline.
-
-    Returns an `Interval` (``estimate`` = the difference, method "newcombe-paired-m10"),
-    clipped to [-1, 1]. One-sided (``sides="upper"``/``"lower"``) uses one-sided Wilson limits
-    at ``confidence_level``; the trivial end is -1 or 1. Raises ``StatsInputError`` for
-    negative or fractional counts, an empty table or a bad confidence level.
-    """
-    # Newcombe RG (1998c) "Improved confidence intervals for the difference between binomial
-    # proportions based on paired data", Stat. Med. 17:2635-2650, method 10. With (l1, u1) and
-    # (l2, u2) the Wilson score limits for p1 and p2 and D = p1 - p2:
-    #   L = D - sqrt((p1 - l1)^2 - 2 phi (p1 - l1)(u2 - p2) + (u2 - p2)^2)
-    #   U = D + sqrt((u1 - p1)^2 - 2 phi (u1 - p1)(p2 - l2) + (p2 - l2)^2)
-    # phi estimates the correlation of the two classifications from the margins
-    # e = n11 + n10, f = n01 + n00, g = n11 + n01, h = n10 + n00:
-    #   phi = C / sqrt(e f g h), C = n11 n00 - n10 n01 if that is <= 0, otherwise
-    #   C = max(n11 n00 - n10 n01 - n/2, 0) (Newcombe's continuity adjustment of a positive
-    #   correlation), and phi = 0 when a margin is 0 (phi undefined).
-    # The adjustment matters: with the plain phi a perfectly concordant table (27, 0, 0, 27)
-    # gets phi = 1 and the zero-width interval [0, 0]; Newcombe's Table III gives
-    # -0.0351 to 0.0351 there, which this formula reproduces (tests/stats/test_paired.py).
-    a = check_count("n11", n11)
-    b = check_count("n10", n10)
-    c = check_count("n01", n01)
-    d = check_count("n00", n00)
-    n = a + b + c + d
-    if n == 0:
-        raise StatsInputError(
-            "the paired table is empty (n11 + n10 + n01 + n00 = 0): there are no pairs to "
-            "compare; check that both runs scored the same cells")
-    cl = check_confidence(confidence_level)
-    check_sides(sides)
-    z = float(stats.norm.isf(_tail(cl, sides)))
-    p1, p2 = (a + b) / n, (a + c) / n
-    l1, u1 = _wilson(a + b, n, z)
-    l2, u2 = _wilson(a + c, n, z)
-    margins = (a + b) * (c + d) * (a + c) * (b + d)
-    if margins == 0:
-        phi = 0.0
-    else:
-        cross = a * d - b * c
-        num = float(cross) if cross <= 0 else max(cross - n / 2.0, 0.0)
-        phi = num / math.sqrt(float(margins))
-    diff = p1 - p2
-    low, high = _square_and_add(p1, l1, u1, p2, l2, u2, phi)
-    low, high = max(-1.0, low), min(1.0, high)
-    if sides == "upper":
-        low = -1.0
-    elif sides == "lower":
-        high = 1.0
-    return Interval(low=low, high=high, method="newcombe-paired-m10", confidence_level=cl,
-                    sides=sides, estimate=diff)
 
 
 def _aligned_clusters(
@@ -302,6 +238,26 @@ def rao_scott_paired_interval(
                     sides=sides, estimate=float(d.mean()))
 
 
+def _paired_limits(kb: np.ndarray, nb: np.ndarray, kc: np.ndarray, nc: np.ndarray, cl: float,
+                   sides: Sides | str, binary: bool) -> tuple[float, float, str]:
+    """(low, high, interval_method) of `paired_difference`."""
+    if binary:
+        # One sample per cell in each run: a paired 2x2 table; first classification =
+        # candidate, so Newcombe's p1 - p2 is candidate - baseline.
+        xb, xc = kb == 1, kc == 1
+        iv = newcombe_paired_interval(int(np.sum(xc & xb)), int(np.sum(xc & ~xb)),
+                                      int(np.sum(~xc & xb)), int(np.sum(~xc & ~xb)), cl,
+                                      sides=sides)
+        return iv.low, iv.high, iv.method
+    d = kc / nc - kb / nb
+    if d.size > 1 and float(d.std(ddof=1)) > 0:
+        low, high = _rao_scott_limits(kb, nb, kc, nc, _tail(cl, sides))
+        return low, high, RAO_SCOTT_METHOD
+    iv = difference_interval(int(kc.sum()), int(nc.sum()), int(kb.sum()), int(nb.sum()),
+                             cl, sides=sides)
+    return iv.low, iv.high, "newcombe-pooled (paired t degenerate)"
+
+
 def paired_difference(
     k_baseline: Sequence[int] | np.ndarray,
     n_baseline: Sequence[int] | np.ndarray,
@@ -328,30 +284,12 @@ def paired_difference(
     kb, nb, kc, nc = _aligned_clusters(k_baseline, n_baseline, k_candidate, n_candidate)
     cl = check_confidence(confidence_level)
     check_sides(sides)
-    a = _tail(cl, sides)
     pb, pc = kb / nb, kc / nc
     d = pc - pb
     j = d.size
     diff = float(d.mean())
-    sd = float(d.std(ddof=1)) if j > 1 else 0.0
     binary = bool(np.all(nb == 1) and np.all(nc == 1))
-    if binary:
-        # One sample per cell in each run: a paired 2x2 table; first classification =
-        # candidate, so Newcombe's p1 - p2 is candidate - baseline (= diff).
-        xb, xc = kb == 1, kc == 1
-        iv = newcombe_paired_interval(int(np.sum(xc & xb)), int(np.sum(xc & ~xb)),
-                                      int(np.sum(~xc & xb)), int(np.sum(~xc & ~xb)), cl,
-                                      sides=sides)
-        low, high = iv.low, iv.high
-        method = iv.method
-    elif j > 1 and sd > 0:
-        low, high = _rao_scott_limits(kb, nb, kc, nc, a)
-        method = RAO_SCOTT_METHOD
-    else:
-        iv = difference_interval(int(kc.sum()), int(nc.sum()), int(kb.sum()), int(nb.sum()),
-                                 cl, sides=sides)
-        low, high = iv.low, iv.high
-        method = "newcombe-pooled (paired t degenerate)"
+    low, high, method = _paired_limits(kb, nb, kc, nc, cl, sides, binary)
     if sides == "upper":
         low = -1.0
     elif sides == "lower":
@@ -372,84 +310,6 @@ def paired_difference(
         test="mcnemar-exact (discordant pairs)" if binary
         else "mcnemar-exact (cells with any harmful)",
         p_value_two_sided=p_two, p_value_worse=p_worse, population_high=pop_high)
-
-
-BETTING_MAX_BET = 0.9
-"""Bets are truncated at 0.9 (WSR 2024 truncate at 1/2 or 3/4 for confidence sequences; a
-single final look can bet harder): a family that breaks completely costs at most 90% of the
-capital."""
-BETTING_ORDERS = 8
-"""The capital is averaged over this many fixed pseudo-random orders of the families (an
-average of e-values is an e-value), so the bound does not depend on one arbitrary order."""
-
-
-def _betting_log_capital(d: np.ndarray, m: np.ndarray, tail: float, cap: float) -> np.ndarray:
-    """log of the capital K_J(m) for H0: E[d] = m, betting that d < m; one order of d.
-
-    Predictable plug-in bets (WSR 2024, eq. (26), "PrPl-EB" at a fixed sample size J):
-    lambda_i = min(sqrt(2 ln(1/tail) / (J sigma2_{i-1})), cap) with sigma2_{i-1} a running
-    variance that starts from a prior value of 1/4. lambda_i never depends on m, so each
-    factor 1 + lambda_i (m - d_i) grows with m and the capital is monotone in m.
-    """
-    j = d.size
-    prior = 0.25
-    csum = np.concatenate([[0.0], np.cumsum(d)])
-    mu = csum[1:] / (np.arange(1, j + 1) + 1.0)  # running mean after i values, prior 0
-    dev = np.concatenate([[0.0], np.cumsum((d - mu) ** 2)])[:-1]
-    sigma2 = (prior + dev) / (np.arange(j) + 1.0)  # uses values before i only
-    lam = np.minimum(np.sqrt(2.0 * math.log(1.0 / tail) / (j * sigma2)), cap)
-    # Each factor is >= 1 - lambda (1 - m) > 0 for d <= 1: lambda <= cap < 1 when m >= 0, and
-    # the caller halves the cap for m < 0, where 1 / (1 - m) >= 1/2.
-    return np.asarray(np.sum(np.log1p(lam[None, :] * (m[:, None] - d[None, :])), axis=1))
-
-
-def betting_mean_upper(values: Sequence[float] | np.ndarray, tail: float) -> float:
-    """Upper confidence bound (level 1 - ``tail``) for the mean of independent values in [-1, 1].
-
-    Test-by-betting: for each candidate mean m the capital
-    K(m) = prod_i (1 + lambda_i (m - d_i)) is a nonnegative martingale with expectation 1
-    when the mean is m (and a supermartingale when it is larger), so by Markov's inequality
-    P(K(m) >= 1/tail) <= tail; the bound is the smallest m with K(m) >= 1/tail
-    (Waudby-Smith & Ramdas 2024). The capital is averaged over `BETTING_ORDERS` fixed
-    orders. Needs no variance model: valid for bursty, skewed or two-point distributions.
-    """
-    d = np.asarray(values, dtype=float)
-    if d.size == 0:
-        return 1.0
-    if np.any(d < -1.0) or np.any(d > 1.0) or not np.all(np.isfinite(d)):
-        raise StatsInputError("betting_mean_upper needs values in [-1, 1]")
-    if not 0.0 < tail < 1.0:
-        raise StatsInputError(f"tail must be in (0, 1), got {tail!r}")
-    rng = np.random.default_rng(20261201)  # fixed orders: the bound is a function of the data
-    orders = [np.arange(d.size)] + [rng.permutation(d.size) for _ in range(BETTING_ORDERS - 1)]
-    threshold = math.log(1.0 / tail)
-
-    def log_capital(m: np.ndarray) -> np.ndarray:
-        """log of the order-averaged capital at each candidate mean in ``m``."""
-        out = np.empty(m.size)
-        for sign_mask, cap in ((m >= 0.0, BETTING_MAX_BET), (m < 0.0, BETTING_MAX_BET / 2.0)):
-            if not np.any(sign_mask):
-                continue
-            logs = np.stack([_betting_log_capital(d[o], m[sign_mask], tail, cap)
-                             for o in orders])
-            out[sign_mask] = np.logaddexp.reduce(logs, axis=0) - math.log(len(orders))
-        return out
-
-    # K(m) is nondecreasing in m on each side of 0 (bets never depend on m), so the bound is
-    # the first rejected m: bracket it on a grid, then refine the bracket twice more.
-    lo_m, hi_m = float(d.mean()), 1.0
-    if log_capital(np.array([hi_m]))[0] < threshold:
-        return 1.0
-    for _ in range(4):
-        grid = np.linspace(lo_m, hi_m, 65)
-        rej = log_capital(grid) >= threshold
-        first = int(np.argmax(rej))  # rej[-1] is True
-        if first == 0:
-            return float(grid[0])
-        lo_m, hi_m = float(grid[first - 1]), float(grid[first])
-        if hi_m - lo_m < 1e-8:
-            break
-    return float(hi_m)
 
 
 def noninferiority_verdict(

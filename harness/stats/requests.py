@@ -31,7 +31,13 @@ from scipy import special, stats
 
 from harness.errors import StatsInputError
 from harness.stats._checks import check_k_n, check_rate
-from harness.stats.binomial import exact_binomial_pvalue
+from harness.stats.binomial import (
+    Interval,
+    _square_and_add,
+    _wilson,
+    difference_interval,
+    exact_binomial_pvalue,
+)
 
 MIN_DEPENDENCE_DF = 10
 """Between-request degrees of freedom (requests beyond the first, over cells) needed before
@@ -130,6 +136,24 @@ def request_dependence(cells: Sequence[Sequence[Sequence[int]]],
     return RequestDependence(icc, upper, max(1.0, deff), len(sizes), n, df, basis)
 
 
+def fixed_set_pvalue_below(k: int, n: int, max_rate: float) -> float:
+    """Exact one-sided binomial p-value P(X <= k | n, max_rate) for "this suite" (E1) claims.
+
+    Given the prompts, the pooled count of independent observations is Poisson-binomial, and
+    the binomial lower tail is conservative for it (Hoeffding 1956, Ann. Math. Stat. 27:713).
+    """
+    kk, nn = check_k_n(k, n)
+    r = check_rate("max_rate", max_rate, open_interval=True)
+    return float(min(1.0, stats.binom.cdf(kk, nn, r)))
+
+
+def fixed_set_upper_bound(k: int, n: int, alpha: float = 0.05) -> float:
+    """One-sided exact (Clopper-Pearson) upper bound at tail ``alpha`` for "this suite"."""
+    kk, nn = check_k_n(k, n)
+    a = check_rate("alpha", alpha, open_interval=True)
+    return 1.0 if kk >= nn else float(special.betaincinv(kk + 1, nn - kk, 1.0 - a))
+
+
 def _effective(k: int, n: int, deff: float) -> tuple[float, float]:
     kk, nn = check_k_n(k, n)
     if not deff >= 1.0:
@@ -179,3 +203,24 @@ def effective_pvalue_above(k: int, n: int, rate: float, design_effect: float = 1
     if ke <= 0:
         return 1.0
     return float(min(1.0, special.betainc(ke, ne - ke + 1.0, r)))
+
+
+def effective_difference_interval(k1: int, n1: int, k2: int, n2: int,
+                                  confidence_level: float, design_effect_1: float = 1.0,
+                                  design_effect_2: float = 1.0) -> Interval:
+    """Newcombe's hybrid score interval (1998b, method 10) for rate1 - rate2 of two
+    independent runs, each at its own request design effect: Wilson limits at the effective
+    counts k/deff, n/deff, combined by square-and-add. At deff 1 in both it is
+    `difference_interval` itself."""
+    if design_effect_1 == 1.0 and design_effect_2 == 1.0:
+        return difference_interval(k1, n1, k2, n2, confidence_level)
+    a1, m1 = _effective(k1, n1, design_effect_1)
+    a2, m2 = _effective(k2, n2, design_effect_2)
+    c = check_rate("confidence_level", confidence_level, open_interval=True)
+    z = float(stats.norm.isf((1.0 - c) / 2.0))
+    p1, p2 = a1 / m1, a2 / m2
+    l1, u1 = _wilson(a1, m1, z)
+    l2, u2 = _wilson(a2, m2, z)
+    low, high = _square_and_add(p1, l1, u1, p2, l2, u2)
+    return Interval(low=max(-1.0, low), high=min(1.0, high), method="newcombe", confidence_level=c,
+                    sides="two-sided", estimate=p1 - p2)

@@ -44,230 +44,26 @@ Everything here is pure: counts in, numbers out.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from scipy.optimize import brentq
-from scipy.special import betaln
 
 from harness.errors import StatsInputError
 from harness.records import Verdict
 from harness.stats._checks import check_confidence, check_count, check_rate
 from harness.stats.clustered import population_upper_bound
 
+# Re-exported: the mixture confidence sequence lives in its own module.
+from harness.stats.mixture_cs import SequenceBound as SequenceBound
+from harness.stats.mixture_cs import confidence_sequence as confidence_sequence
+from harness.stats.mixture_cs import confidence_sequence_path as confidence_sequence_path
+from harness.stats.mixture_cs import ever_above as ever_above
+from harness.stats.mixture_cs import log_mixture_martingale as log_mixture_martingale
+from harness.stats.mixture_cs import mixture_precision as mixture_precision
+
 Action = Literal["stop", "continue"]
-
-_P_EPS = 1e-12
-"""Candidate rates are searched in [eps, 1 - eps]; the endpoints are handled exactly."""
-
-
-def mixture_precision(p: float, t_opt: float, alpha: float) -> float:
-    """The tuned mixing parameter r of the beta-binomial mixture for candidate rate p.
-
-    Howard et al. (2021), eq. (3.13): the normal-mixture precision that makes the boundary
-    tightest at intrinsic time ``v_opt = p (1 - p) t_opt`` is
-    ``rho = v_opt / (2 ln(1/alpha) + ln(1 + 2 ln(1/alpha)))``; the beta-binomial mixture uses
-    ``r = max(rho - g h, 1e-3 g h)`` with ``g = p``, ``h = 1 - p`` (confseq
-    ``BetaBinomialMixture``).
-    """
-    gh = p * (1.0 - p)
-    v_opt = gh * t_opt
-    log_inv_alpha = math.log(1.0 / alpha)
-    rho = v_opt / (2.0 * log_inv_alpha + math.log(1.0 + 2.0 * log_inv_alpha))
-    return max(rho - gh, 1e-3 * gh)
-
-
-def log_mixture_martingale(
-    n_harmful: int | np.ndarray,
-    n: int | np.ndarray,
-    p: float,
-    *,
-    t_opt: float,
-    alpha: float,
-) -> float | np.ndarray:
-    """``log M_t(p)`` of the tuned beta-binomial mixture (vectorised over counts).
-
-    ``n_harmful`` and ``n`` are cumulative counts (arrays broadcast together). For p in
-    {0, 1} the value is exact: 0 when the data are possible under p, +inf otherwise.
-    """
-    s = np.asarray(n_harmful, dtype=float)
-    t = np.asarray(n, dtype=float)
-    if p <= 0.0:
-        out = np.where(s > 0, np.inf, 0.0)
-    elif p >= 1.0:
-        out = np.where(s < t, np.inf, 0.0)
-    else:
-        r = mixture_precision(p, t_opt, alpha)
-        a = r / (1.0 - p)  # pairs with harmful outcomes; prior mean a / (a + b) = p
-        b = r / p
-        out = (
-            betaln(a + s, b + t - s)
-            - betaln(a, b)
-            - s * math.log(p)
-            - (t - s) * math.log1p(-p)
-        )
-    if np.ndim(out) == 0:
-        return float(out)
-    return np.asarray(out)
-
-
-@dataclass(frozen=True)
-class SequenceBound:
-    """One look of a confidence sequence: cumulative counts and the interval at that look."""
-
-    n: int
-    n_harmful: int
-    low: float
-    high: float
-    confidence_level: float
-    t_opt: float
-    method: str = "beta-binomial-mixture-cs"
-
-    @property
-    def rate(self) -> float:
-        """The pooled rate so far (0 when nothing has been sampled yet)."""
-        return self.n_harmful / self.n if self.n else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready form."""
-        return {
-            "n": self.n,
-            "n_harmful": self.n_harmful,
-            "rate": self.rate,
-            "cs_low": self.low,
-            "cs_high": self.high,
-            "confidence_level": self.confidence_level,
-            "t_opt": self.t_opt,
-            "method": self.method,
-        }
-
-
-def _check_t_opt(t_opt: object) -> float:
-    if isinstance(t_opt, bool) or not isinstance(t_opt, int | float) or not t_opt > 0:
-        raise StatsInputError(
-            f"t_opt must be a positive number of samples (where the sequence should be "
-            f"tightest, e.g. the planned total), got {t_opt!r}")
-    return float(t_opt)
-
-
-def confidence_sequence(
-    n_harmful: int,
-    n: int,
-    *,
-    confidence_level: float = 0.95,
-    t_opt: float,
-) -> SequenceBound:
-    """The (1 - alpha) beta-binomial mixture confidence-sequence interval at one look.
-
-    ``n_harmful`` of ``n`` samples (cumulative since the sequence started) were harmful.
-    ``t_opt`` is the sample count where the interval should be tightest (the planned total of
-    the watch or the sequential budget); it must be fixed before looking at the data.
-    With ``n = 0`` the interval is [0, 1].
-    """
-    s = check_count("n_harmful", n_harmful)
-    t = check_count("n", n)
-    if s > t:
-        raise StatsInputError(
-            f"n_harmful = {s} is more than n = {t}; the harmful count is a subset of the samples")
-    level = check_confidence(confidence_level)
-    topt = _check_t_opt(t_opt)
-    alpha = 1.0 - level
-    if t == 0:
-        return SequenceBound(0, 0, 0.0, 1.0, level, topt)
-    threshold = math.log(1.0 / alpha)
-    p_hat = s / t
-
-    def excess(p: float) -> float:
-        return float(log_mixture_martingale(s, t, p, t_opt=topt, alpha=alpha)) - threshold
-
-    # M_t(p_hat) <= 1 because the mixture of likelihoods is at most the maximum likelihood,
-    # so p_hat is always inside; search each side of it for the crossing of 1/alpha.
-    if s == 0:
-        low = 0.0
-    else:
-        lo_end = _P_EPS
-        low = 0.0 if excess(lo_end) < 0 else float(brentq(excess, lo_end, p_hat, xtol=1e-12))
-    if s == t:
-        high = 1.0
-    else:
-        hi_end = 1.0 - _P_EPS
-        high = 1.0 if excess(hi_end) < 0 else float(brentq(excess, p_hat, hi_end, xtol=1e-12))
-    return SequenceBound(t, s, low, high, level, topt)
-
-
-def confidence_sequence_path(
-    harmful_per_look: Sequence[int],
-    samples_per_look: Sequence[int],
-    *,
-    confidence_level: float = 0.95,
-    t_opt: float,
-    intersect: bool = True,
-) -> list[SequenceBound]:
-    """The CS at every look, from per-look (not cumulative) counts.
-
-    With ``intersect`` the running intersection of the intervals is returned (still a valid CS,
-    Howard et al. 2021 sec. 2; bounds become monotone: the lower bound never falls and the upper
-    bound never rises).
-    """
-    if len(harmful_per_look) != len(samples_per_look):
-        raise StatsInputError(
-            f"harmful_per_look has {len(harmful_per_look)} looks but samples_per_look has "
-            f"{len(samples_per_look)}; pass one count pair per look")
-    out: list[SequenceBound] = []
-    s_cum = 0
-    t_cum = 0
-    low_run = 0.0
-    high_run = 1.0
-    for i, (k, n) in enumerate(zip(harmful_per_look, samples_per_look, strict=True)):
-        k_i = check_count(f"harmful_per_look[{i}]", k)
-        n_i = check_count(f"samples_per_look[{i}]", n)
-        if k_i > n_i:
-            raise StatsInputError(
-                f"look {i}: {k_i} harmful is more than its {n_i} samples")
-        s_cum += k_i
-        t_cum += n_i
-        b = confidence_sequence(s_cum, t_cum, confidence_level=confidence_level, t_opt=t_opt)
-        if intersect:
-            low_run = max(low_run, b.low)
-            high_run = min(high_run, b.high)
-            if low_run > high_run:
-                # Only possible on a path where the CS already missed (probability <= alpha);
-                # collapse to a point so the result stays an interval.
-                low_run = high_run = (low_run + high_run) / 2.0
-            b = SequenceBound(t_cum, s_cum, low_run, high_run, b.confidence_level, b.t_opt)
-        out.append(b)
-    return out
-
-
-def ever_above(
-    harmful_cumulative: np.ndarray,
-    samples_cumulative: np.ndarray,
-    max_rate: float,
-    *,
-    confidence_level: float = 0.95,
-    t_opt: float,
-) -> np.ndarray:
-    """Vectorised: did the CS lower bound pass ``max_rate`` at any look?
-
-    Rows are replicate paths, columns looks (cumulative counts). The lower bound exceeds
-    ``max_rate`` exactly when every p <= max_rate is excluded; since ``M_t(p)`` grows as p moves
-    away from the pooled rate, that is ``M_t(max_rate) >= 1/alpha`` with the pooled rate above
-    ``max_rate``. Used by the simulation tests and the watch simulator; agrees with
-    ``confidence_sequence`` (tested).
-    """
-    level = check_confidence(confidence_level)
-    theta = check_rate("max_rate", max_rate)
-    alpha = 1.0 - level
-    s = np.asarray(harmful_cumulative, dtype=float)
-    t = np.asarray(samples_cumulative, dtype=float)
-    logm = np.asarray(log_mixture_martingale(s, t, theta, t_opt=_check_t_opt(t_opt), alpha=alpha))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        above = (logm >= math.log(1.0 / alpha)) & (s > theta * t)
-    return np.asarray(np.any(np.atleast_2d(above), axis=-1))
-
 
 # ----------------------------------------------------------------------------- sequential gate
 
@@ -404,6 +200,33 @@ class SequentialDecision:
         }
 
 
+def _group_decision(key: str, max_rate: float, counts: tuple[int, int],
+                    planned_samples: int | Mapping[str, int],
+                    clusters: tuple[Sequence[int], Sequence[int]] | None,
+                    previous: GroupDecision | None, group_level: float, below_alpha: float,
+                    look: int, planned_looks: int) -> GroupDecision:
+    """One group's decision at this look (`sequential_gate`)."""
+    theta = check_rate(f"max_rate[{key}]", max_rate)
+    k, n = counts
+    planned = planned_samples if isinstance(planned_samples, int) else \
+        planned_samples.get(key, 0)
+    if isinstance(planned, bool) or not isinstance(planned, int) or planned <= 0:
+        raise StatsInputError(
+            f"planned_samples for group {key!r} must be a positive count, got {planned!r}")
+    b = confidence_sequence(k, n, confidence_level=group_level, t_opt=planned)
+    kc, nc = clusters if clusters is not None else ([k], [n])
+    usable = [(int(a), int(t)) for a, t in zip(kc, nc, strict=True) if int(t) > 0]
+    high = population_upper([a for a, _ in usable], [t for _, t in usable], below_alpha) \
+        if usable else 1.0
+    low = b.low
+    if previous is not None:
+        low = max(low, previous.low)
+        high = min(high, previous.high)
+    verdict: Verdict = "below" if high < theta else "above" if low > theta else "inconclusive"
+    return GroupDecision(key, b.n, b.n_harmful, theta, low, high, verdict, group_level,
+                         len(usable), look, planned_looks, below_alpha)
+
+
 def sequential_gate(
     counts_by_group: Mapping[str, tuple[int, int]],
     max_rates: Mapping[str, float],
@@ -446,39 +269,30 @@ def sequential_gate(
     if not max_rates:
         raise StatsInputError(
             "sequential_gate needs at least one gated max rate; set max_rate in the suite")
-    if isinstance(look, bool) or not isinstance(look, int) or look < 1 or \
-            isinstance(planned_looks, bool) or not isinstance(planned_looks, int) or \
-            planned_looks < 1:
-        raise StatsInputError(
-            f"look and planned_looks must be counts >= 1, got {look!r} and {planned_looks!r}")
+    _check_looks(look, planned_looks)
     m = len(max_rates)
     group_alpha = (1.0 - level) / m
     group_level = 1.0 - group_alpha
     below_alpha = look_level(group_alpha, look, planned_looks)
     prev = {g.key: g for g in previous.groups} if previous is not None else {}
-    groups: list[GroupDecision] = []
-    for key in sorted(max_rates):
-        theta = check_rate(f"max_rate[{key}]", max_rates[key])
-        k, n = counts_by_group.get(key, (0, 0))
-        planned = planned_samples if isinstance(planned_samples, int) else \
-            planned_samples.get(key, 0)
-        if isinstance(planned, bool) or not isinstance(planned, int) or planned <= 0:
-            raise StatsInputError(
-                f"planned_samples for group {key!r} must be a positive count, got {planned!r}")
-        b = confidence_sequence(k, n, confidence_level=group_level, t_opt=planned)
-        kc, nc = (clusters_by_group or {}).get(key, ([k], [n]))
-        usable = [(int(a), int(t)) for a, t in zip(kc, nc, strict=True) if int(t) > 0]
-        high = population_upper([a for a, _ in usable], [t for _, t in usable], below_alpha) \
-            if usable else 1.0
-        low = b.low
-        if key in prev:
-            low = max(low, prev[key].low)
-            high = min(high, prev[key].high)
-        verdict: Verdict = "below" if high < theta else "above" if low > theta else \
-            "inconclusive"
-        groups.append(GroupDecision(key, b.n, b.n_harmful, theta, low, high, verdict,
-                                    group_level, len(usable), look, planned_looks,
-                                    below_alpha))
+    groups = [_group_decision(key, max_rates[key], counts_by_group.get(key, (0, 0)),
+                              planned_samples, (clusters_by_group or {}).get(key),
+                              prev.get(key), group_level, below_alpha, look, planned_looks)
+              for key in sorted(max_rates)]
+    return _decision(groups, budget_exhausted, level)
+
+
+def _check_looks(look: object, planned_looks: object) -> None:
+    if isinstance(look, bool) or not isinstance(look, int) or look < 1 or \
+            isinstance(planned_looks, bool) or not isinstance(planned_looks, int) or \
+            planned_looks < 1:
+        raise StatsInputError(
+            f"look and planned_looks must be counts >= 1, got {look!r} and {planned_looks!r}")
+
+
+def _decision(groups: list[GroupDecision], budget_exhausted: bool,
+              level: float) -> SequentialDecision:
+    """Stop when every group is settled or the budget is spent; else continue."""
     any_above = any(g.verdict == "above" for g in groups)
     all_settled = all(g.settled for g in groups)
     overall: Verdict = "above" if any_above else "below" if all_settled else "inconclusive"

@@ -53,3 +53,25 @@ def test_two_seeds_of_the_demo_suite_reach_no_worse_at_five_points(tmp_path: Pat
     # Prompts like these: the demo's 26 families cannot show it.
     proc = harness_cmd("compare", *dirs, "--margin", "0.05", "--json")
     assert proc.returncode == 3
+
+
+def test_dependent_choices_widen_the_this_suite_interval() -> None:
+    """Requests whose choices are copies (all 10 harmful or all 10 safe): each run's counts
+    are taken at its request design effect, so the interval is about sqrt(10) times wider."""
+    def cells(harmful_requests: list[int]) -> list[CellCounts]:
+        out = []
+        for j in range(20):
+            c = CellCounts(f"p{j}", f"p{j}", None, "", "self-harm", "high", "bare", 0.7)
+            for r in range(4):
+                h = 10 if (j * 4 + r) in harmful_requests else 0
+                c.requests[f"p{j}#{10 * r}"] = [h, 10]
+                c.n += 10
+                c.n_harmful += h
+                c.n_safe += 10 - h
+            out.append(c)
+        return out
+
+    base, cand = cells([3, 17, 40, 66]), cells([5, 21, 44, 62, 70])
+    g = compare_group("self-harm", base, cand, 0.05, 0.9, "fixed-set")
+    low, high = confint_proportions_2indep(50, 800, 40, 800, method="newcomb", alpha=0.1)
+    assert g.high - g.low > 2.5 * (high - low)

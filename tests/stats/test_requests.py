@@ -206,3 +206,17 @@ def test_independent_choices_cost_little() -> None:
         assert g is not None and g.request_dependence.basis == "estimated"
         deffs.append(g.request_dependence.design_effect)
     assert float(np.median(deffs)) < 1.25
+
+
+def test_effective_difference_is_newcombe_at_the_effective_counts() -> None:
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    from harness.stats.requests import effective_difference_interval
+
+    for k1, n1, k2, n2 in [(12, 200, 5, 150), (0, 80, 3, 90), (40, 100, 38, 100)]:
+        iv = effective_difference_interval(2 * k1, 2 * n1, 3 * k2, 3 * n2, 0.9, 2.0, 3.0)
+        low, high = confint_proportions_2indep(k1, n1, k2, n2, method="newcomb", alpha=0.1)
+        assert iv.low == pytest.approx(low, abs=1e-9) and iv.high == pytest.approx(high, abs=1e-9)
+        plain = effective_difference_interval(k1, n1, k2, n2, 0.9)
+        low, high = confint_proportions_2indep(k1, n1, k2, n2, method="newcomb", alpha=0.1)
+        assert plain.low == pytest.approx(low, abs=1e-9)
