@@ -168,6 +168,30 @@ def test_calibrate_is_a_run_finished_by_the_one_finish_step(
     assert (run_dir / "report.md").is_file() and (run_dir / "report.html").is_file()
 
 
+def test_a_key_in_the_detectors_url_reaches_neither_the_calibration_nor_its_run(
+        tmp_path: Path) -> None:
+    from harness.sim.server import ServerConfig
+    from tests.targets.test_openai_batch import ThreadedSim
+
+    secret = "qk-calibration-secret-9911"
+    rows = [{"text": ANSWER, "label": "harmful", "category": "dangerous-instructions"},
+            {"text": REFUSAL, "label": "safe", "category": "dangerous-instructions"}]
+    labels = _write_labels(tmp_path / "labels.jsonl", rows)
+    server = ThreadedSim(ServerConfig())
+    try:
+        spec = parse_detector_arg(json.dumps({
+            "name": "judge", "model": "sim-judge", "cache": False,
+            "base_url": f"{server.base_url}?key={secret}"}))
+        done = calibrate_run(spec, labels, results_dir=tmp_path / "res")
+        assert server.chat_requests == 2  # the judge asked the endpoint, key in the query
+    finally:
+        server.stop()
+    written = "".join(p.read_text(errors="replace") for p in (tmp_path / "res").rglob("*")
+                      if p.is_file())
+    assert secret not in written and "[secret]" in written
+    assert done.doc["pooled"]["tp"] + done.doc["pooled"]["tn"] == 2
+
+
 # ------------------------------------------------------------------ corrected rates
 
 

@@ -20,17 +20,9 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import __version__
-from harness.calibration import (
-    UNCLEAR,
-    Flag,
-    LabelItem,
-    build_calibration,
-    default_calibration_path,
-    load_labels,
-)
 from harness.detectors import (
     DetectionInput,
     DetectorContext,
@@ -39,6 +31,7 @@ from harness.detectors import (
     label_sample,
 )
 from harness.errors import InputError
+from harness.privacy import scrub_secrets
 from harness.records import (
     Context,
     DetectorSpec,
@@ -63,6 +56,10 @@ from harness.store import (
 )
 from harness.suites import Suite
 from harness.tally import Tally
+
+if TYPE_CHECKING:  # harness.calibration is imported when a calibration runs (it pulls in
+    # the statistics: `import harness.run` stays light, see run/_finish.py)
+    from harness.calibration import Flag, LabelItem
 
 __all__ = ["CalibrationRun", "calibrate", "calibrate_run", "detect_labels"]
 
@@ -136,6 +133,8 @@ async def detect_labels(spec: DetectorSpec, items: Sequence[LabelItem], concurre
 def _flag(outcome: str) -> Flag:
     """What the detector said about a labelled item: flagged (True), not (False), an error
     (None), or unclear, counted apart as a run leaves it out of a rate's denominator."""
+    from harness.calibration import UNCLEAR
+
     if outcome == "error":
         return None
     return UNCLEAR if outcome == "unclear" else outcome == "harmful"
@@ -154,8 +153,10 @@ def _manifest(suite: Suite, spec: DetectorSpec, run_id: str, labels_path: Path, 
                      "max_error_rate": suite.max_error_rate, "max_rate": {},
                      "storage": suite.storage, "contexts": [_CONTEXT.name],
                      "n_probes": len(suite.probes)},
-        "calibration_of": {"detector": spec.to_dict(), "labels_file": str(labels_path),
-                           "labels_sha256": sha},
+        # A base_url can carry a key in its query string; the manifest must not.
+        "calibration_of": {"detector": {k: scrub_secrets(v) if isinstance(v, str) else v
+                                        for k, v in spec.to_dict().items()},
+                           "labels_file": str(labels_path), "labels_sha256": sha},
         "planned_samples": len(suite.probes), "started": started, "finished": None,
         "status": "running",
     }
@@ -166,6 +167,8 @@ def calibrate_run(spec: DetectorSpec, labels_path: str | Path, *, out: Path | No
                   concurrency: int = 8) -> CalibrationRun:
     """Label a label file with a detector as a run (finished by `finish_run`), then write the
     calibration (owner-only) beside that run folder; return both."""
+    from harness.calibration import build_calibration, default_calibration_path, load_labels
+
     labels_path = Path(labels_path)
     items = load_labels(labels_path)
     sha = hashlib.sha256(labels_path.read_bytes()).hexdigest()
