@@ -13,13 +13,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.gating import GateVerdict
 from harness.records import Verdict
-from harness.stats.clustered import WorstCluster
 from harness.suites import Price
 from harness.tally import CellCounts
+
+if TYPE_CHECKING:
+    # Annotations only: importing the gate loads scipy, which `harness report` (summary.json
+    # -> HTML) does not need.
+    from harness.gating import GateVerdict
+    from harness.stats.clustered import WorstCluster
 
 # Gate fields that summary.json does not take from the gate: the row shows the naive Wilson
 # display interval of all its samples instead.

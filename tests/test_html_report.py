@@ -154,3 +154,19 @@ def test_the_heat_map_renders_from_summary_json_alone(run_dir: Path, tmp_path: P
         assert f'id="plot-{figure}"' in html, figure
     assert html.count('<img src="data:image/png;base64,') == \
         (run_dir / REPORT_HTML).read_text().count('<img src="data:image/png;base64,')
+
+
+def test_rendering_a_report_from_summary_json_imports_no_statistics(run_dir: Path) -> None:
+    """`harness report RUN_DIR` renders summary.json: it needs matplotlib, not the gate's
+    scipy (importing it doubled the command's time and memory)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from harness.cli import main\n"
+            f"code = main(['report', {str(run_dir)!r}])\n"
+            "print(code, sorted(m for m in ('scipy', 'harness.gating', 'harness.stats', "
+            "'harness.analysis') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout.strip().splitlines()[-1]
+    assert out == "0 []"

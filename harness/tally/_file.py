@@ -5,9 +5,11 @@ are ~1 GB of JSON; json.loads per line, the shape check and the tally take ~17 Â
 `count_samples`:
 
 1. uses the side file `samples.tally.json` when it is still the count of the file: it
-   records how many bytes of samples.jsonl it covers, their CRC-32 (so any change to those
-   bytes, even of the same length in place, is seen) and a fingerprint of the counting code
-   (so counts made by other code are never reused). When the file has grown since (a resume
+   records how many bytes of samples.jsonl it covers, their CRC-32, the file's stat and a
+   fingerprint of the counting code (so counts made by other code are never reused). An
+   unchanged stat decides when the side file was written over a second after the file last
+   changed; otherwise the CRC of the covered bytes must match (so a change of the same length
+   in place is seen; `harness.tally._side`). When the file has grown since (a resume
    appended records), only the new lines are read;
 2. else reads the lines with a typed msgspec decoder that takes only the fields the counts
    need and checks them as `harness.store.record_shape_problem` does, or more strictly;
