@@ -167,3 +167,53 @@ def test_bound_is_the_root_of_the_whole_pvalue() -> None:
                                  1e-12, 1 - 1e-12, xtol=1e-15, rtol=1e-12)
             assert b == pytest.approx(hi, rel=1e-8, abs=1e-12), (k[k > 0], n, a)
             assert b >= hi - 1e-12  # rounded up, never down
+
+
+@pytest.mark.parametrize(("m", "c", "mu", "icc"), [(50, 40, 0.05, 0.3), (200, 300, 0.01, 0.05),
+                                                   (1000, 60, 0.02, 0.5), (7, 500, 0.1, 0.1)])
+def test_chernoff_bound_is_never_below_the_exact_tail(m: int, c: int, mu: float,
+                                                      icc: float) -> None:
+    from harness.stats import rare
+
+    groups = ((m, c),)
+    s = 1 / icc - 1
+    laws = {"beta": lambda x, mm: stats.betabinom.pmf(x, mm, mu * s, (1 - mu) * s),
+            "two-point": lambda x, mm: (1 - mu / (mu + icc * (1 - mu))) * (x == 0)
+            + mu / (mu + icc * (1 - mu)) * stats.binom.pmf(x, mm, mu + icc * (1 - mu))}
+    mean = m * c * mu
+    for name, pmf in laws.items():
+        for k in (0, int(mean * 0.05), int(mean * 0.3), int(mean * 0.8)):
+            exact = rare._family_cdf(k, groups, pmf)
+            bound = rare._chernoff_cdf_bound(k, groups, pmf)
+            assert bound >= exact * (1 - 1e-9) - 1e-300, (name, k, exact, bound)
+            if k < mean * 0.1 and exact > 0:
+                assert bound < 1.0  # informative far in the tail
+
+
+def test_pvalue_below_agrees_with_the_pvalue() -> None:
+    from harness.stats.rare import rare_pvalue_below
+
+    rng = np.random.default_rng(21)
+    for c, m in ((1000, 1000), (300, 200), (40, 50), (3, 10)):
+        n = np.full(c, m)
+        k = rng.binomial(n, rng.beta(0.3, 30, size=c))
+        for mu in (0.002, 0.01, 0.03, 0.1):
+            p = rare_pvalue(k, n, mu, 0.5)
+            for level in (0.05, 0.0125, 1e-4):
+                if abs(p - level) > 1e-9 * level:
+                    assert rare_pvalue_below(k, n, mu, 0.5, level) == (p < level), (c, m, mu)
+
+
+def test_population_pvalue_is_below_is_the_pvalue_compared() -> None:
+    from harness.stats.clustered import population_pvalue_is_below
+
+    rng = np.random.default_rng(23)
+    for _ in range(30):
+        c = int(rng.choice([1, 8, 40, 300]))
+        n = rng.integers(5, 200, size=c)
+        k = rng.binomial(n, rng.beta(0.3, 20, size=c))
+        for r in (0.005, 0.02, 0.08):
+            p = population_pvalue_below(k, n, r)
+            for level in (0.05, 0.003):
+                if abs(p - level) > 1e-9 * level:
+                    assert population_pvalue_is_below(k, n, r, level) == (p < level)
