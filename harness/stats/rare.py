@@ -84,7 +84,10 @@ def _family_cdf(k: int, groups: Groups, pmf: Callable[[np.ndarray, int], np.ndar
     With ``below``, a caller that only asks whether the probability is below that level may
     get a Chernoff upper bound instead (`_chernoff_cdf_bound`), when it is below the level
     and the exact law would cost much more."""
-    if below is not None and _convolution_ns(k, groups) > _CHERNOFF_WORTH_NS:
+    # Few probe sizes only: the bound's cost grows with the number of sizes as fast as the
+    # exact law's does (and gates mostly see one size).
+    if below is not None and len(groups) <= _CHERNOFF_MAX_SIZES \
+            and _convolution_ns(k, groups) > _CHERNOFF_WORTH_NS:
         bound = _chernoff_cdf_bound(k, groups, pmf)
         if bound < below:
             return bound
@@ -96,6 +99,7 @@ def _family_cdf(k: int, groups: Groups, pmf: Callable[[np.ndarray, int], np.ndar
     return float(min(1.0, dist.sum()))
 
 
+_CHERNOFF_MAX_SIZES = 4
 _CHERNOFF_WORTH_NS = 2_000_000.0
 """Try a Chernoff bound first where the exact law would cost more than this (~2 ms); the bound
 itself costs about a tenth of a millisecond per thousand samples per probe size."""
