@@ -58,7 +58,7 @@ from harness.stats._checks import (
     check_sides,
 )
 from harness.stats.binomial import Sides
-from harness.stats.rare import rare_pvalue, rare_pvalue_below, rare_upper
+from harness.stats.rare import rare_pvalue, rare_upper
 
 # Re-exported: "this suite" bounds and the worst probe live in their own modules.
 from harness.stats.requests import fixed_set_pvalue_below as fixed_set_pvalue_below
@@ -281,24 +281,6 @@ def population_pvalue_below(
     r = check_rate("max_rate", max_rate, open_interval=True)
     rho = check_rate("max_icc", max_icc)
     return min(1.0, max(_kg_pvalue(k, n, r), rare_pvalue(k, n, r, rho)))
-
-
-def population_pvalue_is_below(
-    k_per_cluster: Sequence[int] | np.ndarray,
-    n_per_cluster: Sequence[int] | np.ndarray,
-    max_rate: float,
-    level: float,
-    *,
-    max_icc: float = DEFAULT_MAX_ICC,
-) -> bool:
-    """``population_pvalue_below(...) < level``, computed as cheaply as the answer allows: the
-    CLT component first (microseconds), the exact rare-harm one only if that is below the
-    level, with its Chernoff screen (`harness.stats.rare.rare_pvalue_below`). For searches
-    that only need the side, such as the settle hint's."""
-    k, n = check_clusters(k_per_cluster, n_per_cluster)
-    r = check_rate("max_rate", max_rate, open_interval=True)
-    rho = check_rate("max_icc", max_icc)
-    return _kg_pvalue(k, n, r) < level and rare_pvalue_below(k, n, r, rho, level)
 
 
 def population_upper_bound(

@@ -205,7 +205,7 @@ def test_pvalue_below_agrees_with_the_pvalue() -> None:
 
 
 def test_population_pvalue_is_below_is_the_pvalue_compared() -> None:
-    from harness.stats.clustered import population_pvalue_is_below
+    from harness.stats.planning import population_pvalue_is_below
 
     rng = np.random.default_rng(23)
     for _ in range(30):
