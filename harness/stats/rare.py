@@ -240,7 +240,15 @@ is ``"two-point"`` or ``"beta"``."""
 
 def _terms(k: np.ndarray, max_icc: float) -> list[Term]:
     """Every tail probability whose maximum is `rare_pvalue`: for each candidate sub-pattern
-    of the monotone envelope (module docstring) the nuisance grid of `worst_icc_cdf`."""
+    of the monotone envelope (module docstring), `two_point_cdf` on the grid `ICC_GRID` x its
+    icc and `beta_binomial_cdf` on `BETA_ICC_GRID` x its icc.
+
+    The icc is a nuisance parameter known only to be at most the faded icc; the p-value must
+    hold for every value (Berger & Boos 1994, JASA 89:1012). At k = 0 the supremum is at the
+    icc itself; for k > 0 a smaller icc (probes at a lower rate h) can make few harmful
+    samples likelier: beta probe rates at ICC 0.5 with 30 probes x 1,000 samples covered 90%
+    when only icc = 0.5 was tried.
+    """
     active = np.sort(k[k > 0])
     n_active = int(active.size)
     total = int(active.sum())
@@ -270,7 +278,7 @@ def rare_pvalue(k: np.ndarray, n: np.ndarray, max_rate: float, max_icc: float) -
 
     For every a' <= A (A = active probes) keep the a' probes with the most harm, so the total
     is K'(a') = K - (the A - a' smallest active counts), and take the largest
-    sup_{icc <= faded_icc(a')} P(K <= K'(a') | max_rate, icc) (`worst_icc_cdf`). Within a step
+    sup_{icc <= faded_icc(a')} P(K <= K'(a') | max_rate, icc) (`_terms`). Within a step
     of the fade the icc is constant and K' grows with a', so only the last a' <= A of each
     step, and a' = A, can be largest.
     """
@@ -291,26 +299,6 @@ def rare_pvalue_below(k: np.ndarray, n: np.ndarray, max_rate: float, max_icc: fl
     groups = size_groups(n)
     return all(_term_cdf(term, n, max_rate, groups, below=level) < level
                for term in _terms(k, max_icc))
-
-
-def worst_icc_cdf(k: int, n: np.ndarray, mu: float, icc: float,
-                  groups: Groups | None = None) -> float:
-    """sup over icc' in [0, icc] of `two_point_cdf` (on the grid `ICC_GRID` * icc) and of
-    `beta_binomial_cdf` (on `BETA_ICC_GRID` * icc).
-
-    The icc is a nuisance parameter known only to be at most ``icc``; the p-value must hold
-    for every value (Berger & Boos 1994, JASA 89:1012). At k = 0 the supremum is at ``icc``
-    itself; for k > 0 a smaller icc (probes at a lower rate h) can make few harmful samples
-    likelier: beta probe rates at ICC 0.5 with 30 probes x 1,000 samples covered 90% when
-    only icc = 0.5 was tried.
-    """
-    g = size_groups(n) if groups is None else groups
-    if k <= 0 or icc <= 0.0:
-        return two_point_cdf(k, n, mu, icc, g)
-    best = max(two_point_cdf(k, n, mu, icc * f, g) for f in ICC_GRID)
-    if best >= 1.0:
-        return best
-    return max(best, max(beta_binomial_cdf(k, n, mu, icc * f, g) for f in BETA_ICC_GRID))
 
 
 def rare_upper(k: np.ndarray, n: np.ndarray, alpha: float, max_icc: float) -> float:
