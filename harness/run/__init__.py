@@ -14,9 +14,9 @@ import asyncio
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from harness.errors import UsageError
+from harness.run._calibrate import CalibrationRun, calibrate, calibrate_run
 from harness.run._finish import (
     FINISH_MODULES,
     check_calibration,
@@ -48,22 +48,6 @@ from harness.suites import Suite, load_suite
 from harness.tally import Tally, tally_samples
 from harness.targets import make_target
 from harness.targets.base import BatchTarget, Target
-
-if TYPE_CHECKING:
-    from harness.run._calibrate import CalibrationRun, calibrate, calibrate_run
-
-_CALIBRATE_NAMES = ("CalibrationRun", "calibrate", "calibrate_run")
-
-
-def __getattr__(name: str) -> Any:
-    """`calibrate` and its kin on first use: they import the calibration statistics
-    (scipy), which a run must not import before its first request (tests/test_run_imports.py)."""
-    if name in _CALIBRATE_NAMES:
-        from harness.run import _calibrate
-
-        return getattr(_calibrate, name)
-    raise AttributeError(f"module 'harness.run' has no attribute {name!r}")
-
 
 __all__ = [
     "FINISH_MODULES",
